@@ -1,0 +1,90 @@
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,KAFKA_GROUP_ID,LOG_LEVEL,DATABASE_URL,HEARTBEAT_PARTITIONS,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_FROM_BEGINNING --ignore-env
+/**
+ * The consumer: a Kafka consumer-group member that validates every reading, stores valid ones in
+ * PostgreSQL and rejected ones in the dead-letter table, in batches, and commits Kafka offsets
+ * only after the database committed. Run `deno task consumer --help` for its settings.
+ *
+ * @module
+ */
+import { fatal, loadConfig } from "./lib/cli.ts";
+import { consumerOptions } from "./lib/config.ts";
+import { startConsumer } from "./lib/consume.ts";
+import { createKafka, ensureTopic } from "./lib/kafka.ts";
+import { createLogger } from "./lib/log.ts";
+import { databaseHost, requireNet } from "./lib/permissions.ts";
+import { formatCount, formatDuration, Progress } from "./lib/progress.ts";
+import { createValidator } from "./lib/reading.ts";
+import { redactUrl, Repository, waitForSchema } from "./lib/repository.ts";
+import { onShutdown } from "./lib/shutdown.ts";
+import { Sink } from "./lib/sink.ts";
+
+const USAGE = "usage: deno task consumer [options]\n\nValidates heart-rate readings from Kafka and stores them in PostgreSQL.";
+
+async function main(): Promise<void> {
+  const config = loadConfig(USAGE, consumerOptions);
+  const log = createLogger({ level: config.logLevel });
+  await requireNet(config.brokers, "--brokers (KAFKA_BROKERS)").catch((e: Error) => fatal(e.message, 2));
+  await requireNet([databaseHost(config.databaseUrl)], "--database-url (DATABASE_URL)")
+    .catch((e: Error) => fatal(e.message, 2));
+  using shutdown = onShutdown(log, 30_000);
+
+  const repository = Repository.connect(config.databaseUrl, {
+    applicationName: "heartbeat-consumer",
+    onIdleError: (error) => log.warn("idle database connection failed", { error }),
+  });
+  log.info("connecting", { database: redactUrl(config.databaseUrl), brokers: config.brokers, topic: config.topic });
+  await waitForSchema(repository, log, shutdown.signal).catch((e: Error) => fatal(e.message));
+  if (shutdown.signal.aborted) return;
+
+  const totals = { records: 0, inserted: 0, duplicates: 0, rejected: 0, batches: 0 };
+  const sink = new Sink({
+    store: repository,
+    validate: createValidator({ maxMessageBytes: config.maxMessageBytes, futureSkewMs: config.futureSkew }),
+    batchSize: config.batchSize,
+    batchWaitMs: config.batchWaitMs,
+    log,
+    signal: shutdown.signal,
+    onBatch: (b) => {
+      totals.records += b.records;
+      totals.inserted += b.inserted;
+      totals.duplicates += b.duplicates;
+      totals.rejected += b.rejected;
+      totals.batches++;
+      log.debug("batch committed", { records: b.records, inserted: b.inserted, rejected: b.rejected, writeMs: Math.round(b.writeMs) });
+    },
+  });
+  const kafka = createKafka(config.brokers, "heartbeat-consumer", log, config.logLevel === "debug");
+  await ensureTopic(kafka, config.topic, config.partitions, log);
+  const running = await startConsumer({
+    kafka,
+    topic: config.topic,
+    groupId: config.group,
+    fromBeginning: config.fromBeginning,
+    sink,
+    log,
+  });
+  const began = performance.now();
+  const progress = new Progress(log, () => {
+    const elapsed = (performance.now() - began) / 1000;
+    return {
+      line: `consumed ${formatCount(totals.records)}  stored ${formatCount(totals.inserted)}  rejected ${
+        formatCount(totals.rejected)
+      }  duplicates ${formatCount(totals.duplicates)}  ${formatCount(totals.records / Math.max(elapsed, 1e-3))}/s  up ${
+        formatDuration(elapsed)
+      }`,
+      fields: { ...totals, ready: sink.ready },
+    };
+  }, 10_000);
+  progress.start();
+
+  await new Promise((resolve) => shutdown.signal.addEventListener("abort", resolve, { once: true }));
+  progress.stop();
+  await running.stop();
+  await sink.close().catch(() => {});
+  await repository.close();
+  log.info("stopped", { ...totals, upS: Number(((performance.now() - began) / 1000).toFixed(1)) });
+}
+
+if (import.meta.main) {
+  main().catch((error) => fatal(error instanceof Error ? error.message : String(error)));
+}

@@ -1,0 +1,126 @@
+/**
+ * The consumer loop: a kafkajs consumer-group member that hands each fetched partition batch to
+ * the {@link Sink} and commits the partition's offset only after the sink has committed the batch
+ * in PostgreSQL. Offsets are never auto-committed. On stop it finishes the batch in hand, commits
+ * and leaves the group.
+ *
+ * Requires `--allow-net=<brokers>` (kafkajs) and whatever the sink's store needs.
+ *
+ * @module
+ */
+import type { Consumer, EachBatchPayload } from "kafkajs";
+import type { Kafka } from "./kafka.ts";
+import { toSinkRecord } from "./kafka.ts";
+import type { Logger } from "./log.ts";
+import type { Sink } from "./sink.ts";
+
+/** Options of {@link startConsumer}. */
+export interface ConsumeOptions {
+  /** kafkajs client. */
+  kafka: Kafka;
+  /** Topic to read. */
+  topic: string;
+  /** Consumer group id. */
+  groupId: string;
+  /** With no committed offset, start at the oldest record (true) or the newest (false). */
+  fromBeginning: boolean;
+  /** The sink that stores records. */
+  sink: Sink;
+  /** Logger. */
+  log: Logger;
+  /** Called when partitions are assigned or revoked, with the assigned set. */
+  onAssignment?: (partitions: number[]) => void;
+  /** Called with each partition's lag (high watermark minus next offset) after a batch. */
+  onLag?: (partition: number, lag: number) => void;
+  /** Called after each committed partition batch. */
+  onCommit?: (partition: number, nextOffset: string) => void;
+}
+
+/** A running consumer; {@link RunningConsumer.stop} stops it gracefully. */
+export interface RunningConsumer {
+  /** The kafkajs consumer. */
+  consumer: Consumer;
+  /** Finishes the batch in hand, commits its offsets, leaves the group and disconnects. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Connects, subscribes and starts consuming. Returns once the consumer runs.
+ *
+ * @example
+ * ```ts ignore
+ * const running = await startConsumer({ kafka, topic: "heartbeat-readings", groupId: "heartbeat-consumer", fromBeginning: true, sink, log });
+ * await shutdownSignalled;
+ * await running.stop();
+ * ```
+ */
+export async function startConsumer(options: ConsumeOptions): Promise<RunningConsumer> {
+  const { kafka, topic, groupId, sink, log } = options;
+  const consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 30_000,
+    rebalanceTimeout: 60_000,
+    heartbeatInterval: 3_000,
+    maxBytesPerPartition: 1_048_576,
+    maxBytes: 16 * 1_048_576,
+    maxWaitTimeInMs: 100,
+    retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: Number.MAX_SAFE_INTEGER },
+  });
+  const assigned = new Set<number>();
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    assigned.clear();
+    for (const p of payload.memberAssignment[topic] ?? []) assigned.add(p);
+    log.info("joined group", { groupId, partitions: [...assigned].sort((a, b) => a - b) });
+    options.onAssignment?.([...assigned]);
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    log.error("kafka consumer crashed; kafkajs restarts it", { error: payload.error, restart: payload.restart });
+  });
+
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: options.fromBeginning });
+
+  const eachBatch = async (payload: EachBatchPayload) => {
+    const { batch, heartbeat, isRunning, isStale } = payload;
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const records = batch.messages.map((m) => toSinkRecord(batch.topic, batch.partition, m));
+    try {
+      await sink.submit(records, heartbeat);
+    } catch (error) {
+      // only a stop while the database is down gets here: commit nothing, the records come again
+      log.warn("batch not stored; its offsets stay uncommitted", { partition: batch.partition, error });
+      return;
+    }
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    const next = (BigInt(last) + 1n).toString();
+    payload.resolveOffset(last);
+    try {
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
+      options.onCommit?.(batch.partition, next);
+    } catch (error) {
+      // e.g. a rebalance took the partition away: the next owner re-reads from the last commit and
+      // the database skips what is already stored
+      log.warn("offset commit failed; the records will be redelivered and skipped", {
+        partition: batch.partition,
+        error,
+      });
+    }
+    const lag = BigInt(batch.highWatermark) - BigInt(next);
+    options.onLag?.(batch.partition, Number(lag < 0n ? 0n : lag));
+    await heartbeat().catch(() => {});
+  };
+
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 16,
+    eachBatch,
+  });
+
+  return {
+    consumer,
+    async stop() {
+      await consumer.disconnect();
+    },
+  };
+}

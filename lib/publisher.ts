@@ -1,0 +1,147 @@
+/**
+ * The publisher: batches messages into produce requests on an idempotent kafkajs producer
+ * (acks=all), compresses them, keeps exactly one request in flight (kafkajs' idempotence keeps
+ * sequence numbers safe only then), and applies back-pressure when the broker is slower than the
+ * caller. {@link Publisher.flush} waits until everything accepted is acknowledged.
+ *
+ * Requires `--allow-net=<brokers>`.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { CompressionTypes, type Message, Partitioners, type Producer } from "kafkajs";
+import type { Kafka } from "./kafka.ts";
+import type { Logger } from "./log.ts";
+
+/** Options of a {@link Publisher}. */
+export interface PublisherOptions {
+  /** kafkajs client. */
+  kafka: Kafka;
+  /** Topic to write. */
+  topic: string;
+  /** Most messages in one produce request. */
+  batchSize: number;
+  /** Longest a message waits for its batch to fill, ms. */
+  lingerMs: number;
+  /** Compression of produce requests. */
+  compression: "gzip" | "none";
+  /** Logger. */
+  log: Logger;
+  /** Called after each acknowledged request with its message count. */
+  onAck?: (messages: number) => void;
+  /** Called when a request fails for good (after kafkajs' retries) with its message count. */
+  onFail?: (messages: number, error: unknown) => void;
+}
+
+/** Sends messages in batches; see the module documentation. */
+export class Publisher {
+  readonly #o: PublisherOptions;
+  readonly #producer: Producer;
+  #queue: Message[] = [];
+  #inFlight: Promise<void> | null = null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #failure: unknown = null;
+  #acked = 0;
+
+  /** @param options see {@link PublisherOptions} */
+  constructor(options: PublisherOptions) {
+    this.#o = options;
+    this.#producer = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // the Java client's murmur2 partitioning: the same key lands on the same partition as with
+      // any Java/librdkafka producer
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // retry for as long as it takes (a broker restart): giving up could lose accepted messages;
+      // a stop request bounds the wait instead
+      retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: Number.MAX_SAFE_INTEGER },
+    });
+  }
+
+  /** Messages acknowledged by the broker so far. */
+  get acknowledged(): number {
+    return this.#acked;
+  }
+
+  /** Messages accepted but not yet acknowledged. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Connects the producer (and gets its producer id for idempotence). */
+  async connect(): Promise<void> {
+    await this.#producer.connect();
+  }
+
+  /**
+   * Queues one message. Resolves at once unless the queue is full (more than two batches
+   * waiting), in which case it waits for the request in flight: back-pressure.
+   *
+   * @throws the error of an earlier request that failed for good
+   */
+  async send(key: string, value: string | Uint8Array): Promise<void> {
+    if (this.#failure !== null) throw this.#failure;
+    this.#queue.push({ key, value: typeof value === "string" ? value : Buffer.from(value) });
+    if (this.#queue.length >= this.#o.batchSize) this.#pump();
+    else if (this.#timer === undefined && this.#o.lingerMs >= 0) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#pump(true);
+      }, this.#o.lingerMs);
+    }
+    while (this.#queue.length >= 2 * this.#o.batchSize && this.#inFlight !== null) {
+      await this.#inFlight;
+      if (this.#failure !== null) throw this.#failure;
+    }
+  }
+
+  /** Sends everything queued and waits until the broker acknowledged it. */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0 || this.#inFlight !== null) {
+      this.#pump(true);
+      if (this.#inFlight !== null) await this.#inFlight;
+      if (this.#failure !== null) throw this.#failure;
+    }
+  }
+
+  /** Flushes, then disconnects the producer. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      await this.#producer.disconnect();
+    }
+  }
+
+  #pump(due = false): void {
+    if (this.#inFlight !== null || this.#failure !== null) return;
+    if (this.#queue.length === 0 || (!due && this.#queue.length < this.#o.batchSize)) return;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const messages = this.#queue.splice(0, this.#o.batchSize);
+    this.#inFlight = this.#producer.send({
+      topic: this.#o.topic,
+      acks: -1,
+      compression: this.#o.compression === "gzip" ? CompressionTypes.GZIP : CompressionTypes.None,
+      messages,
+    }).then(
+      () => {
+        this.#acked += messages.length;
+        this.#o.onAck?.(messages.length);
+      },
+      (error) => {
+        this.#failure = error;
+        this.#o.onFail?.(messages.length, error);
+        this.#o.log.error("produce request failed after retries", { error, messages: messages.length });
+      },
+    ).finally(() => {
+      this.#inFlight = null;
+      if (this.#queue.length >= this.#o.batchSize) this.#pump();
+      else if (this.#queue.length > 0 && this.#timer === undefined) this.#pump(true);
+    });
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * A small seeded pseudo-random generator (sfc32, seeded through splitmix32), so that the simulator
+ * gives the same messages for the same seed on every machine. Not for cryptography.
+ *
+ * @module
+ */
+
+/** A deterministic random source. */
+export class Random {
+  #a: number;
+  #b: number;
+  #c: number;
+  #d: number;
+  #spareGaussian: number | null = null;
+
+  /**
+   * @param seed any integer; seeds that differ give unrelated streams
+   * @param stream a second integer to derive independent streams from one seed (e.g. per customer)
+   */
+  constructor(seed: number, stream = 0) {
+    let s = (Math.trunc(seed) ^ Math.imul(Math.trunc(stream) + 1, 0x9e3779b9)) >>> 0;
+    const next = () => {
+      s = (s + 0x9e3779b9) >>> 0;
+      let z = s;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.#a = next();
+    this.#b = next();
+    this.#c = next();
+    this.#d = next();
+    for (let i = 0; i < 12; i++) this.uint32();
+  }
+
+  /** A uniform 32-bit unsigned integer. */
+  uint32(): number {
+    const t = (((this.#a + this.#b) >>> 0) + this.#d) >>> 0;
+    this.#d = (this.#d + 1) >>> 0;
+    this.#a = this.#b ^ (this.#b >>> 9);
+    this.#b = (this.#c + (this.#c << 3)) >>> 0;
+    this.#c = (this.#c << 21) | (this.#c >>> 11);
+    this.#c = (this.#c + t) >>> 0;
+    return t;
+  }
+
+  /** A uniform float in [0, 1). */
+  next(): number {
+    return this.uint32() / 4294967296;
+  }
+
+  /** A uniform float in [min, max). */
+  uniform(min: number, max: number): number {
+    return min + (max - min) * this.next();
+  }
+
+  /** A uniform integer in [min, max] (inclusive). */
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+
+  /** True with probability p. */
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+
+  /** A normally distributed float (Box–Muller). */
+  gaussian(mean = 0, sd = 1): number {
+    if (this.#spareGaussian !== null) {
+      const z = this.#spareGaussian;
+      this.#spareGaussian = null;
+      return mean + sd * z;
+    }
+    let u = 0;
+    while (u === 0) u = this.next();
+    const v = this.next();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.#spareGaussian = r * Math.sin(2 * Math.PI * v);
+    return mean + sd * r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** One element of a non-empty array. */
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new RangeError("Cannot pick from an empty array");
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+}
+
+/**
+ * A UUIDv7 (RFC 9562) for a given time, with its random bits drawn from `random`, so that seeded
+ * runs give the same ids.
+ *
+ * @example
+ * ```ts
+ * import { Random, uuidv7 } from "./random.ts";
+ * uuidv7(Date.UTC(2026, 0, 1), new Random(1)); // "019b7691-d000-7...-...."
+ * ```
+ */
+export function uuidv7(epochMs: number, random: Random): string {
+  const ms = Math.max(0, Math.floor(epochMs));
+  const hex = ms.toString(16).padStart(12, "0").slice(-12);
+  const r1 = random.uint32(), r2 = random.uint32(), r3 = random.uint32();
+  const h = (n: number, width: number) => n.toString(16).padStart(width, "0");
+  const randA = h(r1 & 0x0fff, 3);
+  const variant = h(((r1 >>> 12) & 0x3fff) | 0x8000, 4);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${randA}-${variant}-${h(r2, 8)}${h(r3 & 0xffff, 4)}`;
+}

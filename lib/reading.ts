@@ -1,0 +1,425 @@
+/**
+ * The message contract and its validator: what a heart-rate reading on the Kafka topic looks like,
+ * and the one function that turns raw Kafka bytes into either a valid {@link Reading} or a list of
+ * {@link Rejection} reasons. Everything else (the consumer, the simulator's fault injection, the
+ * tests) stands on this module.
+ *
+ * The contract (JSON, UTF-8, Kafka key = customer_id):
+ *
+ * ```json
+ * {"customer_id":"CUST-001","timestamp":"2026-11-25T19:57:57.123456Z","heart_rate":72,
+ *  "is_anomaly":false,"reading_id":"019abf3c-1d2e-7a00-8000-000000000001"}
+ * ```
+ *
+ * `customer_id`, `timestamp` and `heart_rate` are required; `is_anomaly` and `reading_id` are
+ * optional, so the reference Python producer's messages stay consumable. Unknown fields are ignored.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Stable machine-readable reason codes for a rejected message; the README's rule table lists them. */
+export const REASON_CODES = [
+  "empty",
+  "too_large",
+  "not_utf8",
+  "not_json",
+  "not_object",
+  "duplicate_key",
+  "missing_field",
+  "null_field",
+  "wrong_type",
+  "customer_id_invalid",
+  "timestamp_unparsable",
+  "timestamp_without_timezone",
+  "timestamp_in_future",
+  "heart_rate_out_of_range",
+  "reading_id_invalid",
+  "rejected_by_database",
+] as const;
+
+/** One of {@link REASON_CODES}. */
+export type ReasonCode = typeof REASON_CODES[number];
+
+/** Why a message was rejected: a stable code, the field it concerns (if any) and a human detail. */
+export interface Rejection {
+  /** Stable reason code, e.g. `heart_rate_out_of_range`. */
+  code: ReasonCode;
+  /** The JSON field the reason concerns, when it concerns one. */
+  field?: string;
+  /** A one-line human explanation, e.g. `heart_rate 400 is above 300`. */
+  detail: string;
+}
+
+/** A valid reading, normalised for storage. */
+export interface Reading {
+  /** The customer the reading belongs to, e.g. `CUST-001`. */
+  customerId: string;
+  /** When the reading was taken, normalised to UTC ISO 8601 with microseconds. */
+  recordedAt: string;
+  /** `recordedAt` as epoch milliseconds (fractional below the millisecond). */
+  recordedAtMs: number;
+  /** Beats per minute; integers and floats are both accepted. */
+  heartRate: number;
+  /** Computed by the consumer: below 60 or above 100 bpm (60 and 100 are normal). */
+  isAnomaly: boolean;
+  /** The producer's own `is_anomaly` flag as sent, or `null` when absent. Never trusted. */
+  reportedAnomaly: boolean | null;
+  /** The producer's `reading_id` (a UUID) or `null` when absent. */
+  readingId: string | null;
+}
+
+/** The verdict of {@link validateMessage}: a reading, or every reason it was rejected. */
+export type Verdict =
+  | { ok: true; reading: Reading }
+  | { ok: false; reasons: Rejection[] };
+
+/** The limits the validator applies; {@link DEFAULT_LIMITS} documents each default. */
+export interface ValidationLimits {
+  /** Largest accepted message value in bytes, checked before decoding. */
+  maxMessageBytes: number;
+  /** Lowest heart rate a human heart can produce, in bpm (inclusive). */
+  minHeartRate: number;
+  /** Highest heart rate a human heart can produce, in bpm (inclusive). */
+  maxHeartRate: number;
+  /** How far in the future (device clock skew) a timestamp may lie, in milliseconds. */
+  futureSkewMs: number;
+  /** Longest accepted customer_id, in characters. */
+  maxCustomerIdLength: number;
+}
+
+/** Defaults: 16 KiB messages, 20–300 bpm, 5 minutes of clock skew, 64-character customer ids. */
+export const DEFAULT_LIMITS: Readonly<ValidationLimits> = Object.freeze({
+  maxMessageBytes: 16_384,
+  minHeartRate: 20,
+  maxHeartRate: 300,
+  futureSkewMs: 300_000,
+  maxCustomerIdLength: 64,
+});
+
+/** Below this many bpm a reading is an anomaly (the reference's rule; 60 itself is normal). */
+export const ANOMALY_BELOW_BPM = 60;
+/** Above this many bpm a reading is an anomaly (the reference's rule; 100 itself is normal). */
+export const ANOMALY_ABOVE_BPM = 100;
+
+/** Characters allowed in a customer_id: letters, digits and `_ . : -`, starting with a letter or digit. */
+export const CUSTOMER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+
+/**
+ * Whether a heart rate is abnormal by the reference's rule: below 60 or above 100 bpm.
+ *
+ * @example
+ * ```ts
+ * import { isAnomalous } from "./reading.ts";
+ * isAnomalous(59); // true
+ * isAnomalous(60); // false
+ * ```
+ */
+export function isAnomalous(heartRate: number): boolean {
+  return heartRate < ANOMALY_BELOW_BPM || heartRate > ANOMALY_ABOVE_BPM;
+}
+
+const TIMESTAMP_PATTERN =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
+
+/** A timestamp parsed by {@link parseTimestamp}. */
+export interface ParsedTimestamp {
+  /** Epoch milliseconds, with the sub-millisecond part as a fraction. */
+  epochMs: number;
+  /** UTC ISO 8601 with exactly six fractional digits, e.g. `2026-11-25T19:57:57.123456Z`. */
+  iso: string;
+}
+
+/**
+ * Parses an ISO 8601 / RFC 3339 timestamp that carries a timezone (`Z` or `±hh:mm`).
+ * Fractions beyond microseconds are truncated, as PostgreSQL stores microseconds.
+ *
+ * @returns the parsed time, or the reason code and detail explaining why it is not acceptable.
+ * @example
+ * ```ts
+ * import { parseTimestamp } from "./reading.ts";
+ * parseTimestamp("2026-11-25T20:57:57.5+01:00");
+ * // { epochMs: 1795636677500, iso: "2026-11-25T19:57:57.500000Z" }
+ * ```
+ */
+export function parseTimestamp(
+  text: string,
+): ParsedTimestamp | { code: ReasonCode; detail: string } {
+  const m = TIMESTAMP_PATTERN.exec(text);
+  if (m === null) {
+    return { code: "timestamp_unparsable", detail: `timestamp ${quote(text)} is not ISO 8601` };
+  }
+  const [, ys, mos, ds, hs, mis, ss, frac, zulu, sign, ohs, oms] = m;
+  if (zulu === undefined && sign === undefined) {
+    return {
+      code: "timestamp_without_timezone",
+      detail: `timestamp ${quote(text)} has no timezone (add Z or an offset like +00:00)`,
+    };
+  }
+  const year = Number(ys), month = Number(mos), day = Number(ds);
+  const hour = Number(hs), minute = Number(mis), second = Number(ss ?? "0");
+  const offH = Number(ohs ?? "0"), offM = Number(oms ?? "0");
+  const bad = (what: string) => ({
+    code: "timestamp_unparsable" as const,
+    detail: `timestamp ${quote(text)} has an impossible ${what}`,
+  });
+  if (year < 1970 || year > 9999) return bad("year (before 1970)");
+  if (month < 1 || month > 12) return bad("month");
+  if (day < 1 || day > daysInMonth(year, month)) return bad("day");
+  if (hour > 23) return bad("hour");
+  if (minute > 59) return bad("minute");
+  if (second > 59) return bad("second");
+  if (offH > 23 || offM > 59) return bad("UTC offset");
+  const micros = Number(((frac ?? "") + "000000").slice(0, 6));
+  const offsetMs = (sign === "-" ? -1 : 1) * (offH * 60 + offM) * 60_000;
+  const wholeMs = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMs;
+  const epochMs = wholeMs + micros / 1000;
+  const utc = new Date(wholeMs).toISOString(); // yyyy-mm-ddThh:mm:ss.000Z
+  return { epochMs, iso: `${utc.slice(0, 19)}.${String(micros).padStart(6, "0")}Z` };
+}
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/** Shortens and JSON-quotes a value for a reason's detail, so details stay one short line. */
+function quote(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === "string" ? JSON.stringify(value) : String(JSON.stringify(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
+}
+
+/**
+ * Lists the keys of a JSON text's top-level object that appear more than once. `JSON.parse` keeps
+ * the last of duplicated keys silently; the contract rejects such messages instead.
+ * The text must be valid JSON whose top-level value is an object.
+ */
+export function duplicateTopLevelKeys(json: string): string[] {
+  const seen = new Set<string>();
+  const dupes: string[] = [];
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i;
+      let escaped = false;
+      for (i++; i < json.length; i++) {
+        const d = json.charCodeAt(i);
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          i++;
+        } else if (d === 0x22) break;
+      }
+      if (depth !== 1) continue;
+      let j = i + 1;
+      while (j < json.length && isJsonSpace(json.charCodeAt(j))) j++;
+      if (json.charCodeAt(j) !== 0x3a /* : */) continue;
+      const raw = json.slice(start, i + 1);
+      const key = escaped ? JSON.parse(raw) as string : raw.slice(1, -1);
+      if (seen.has(key)) dupes.push(key);
+      else seen.add(key);
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
+    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
+  }
+  return dupes;
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+type IssueParams = { reason: ReasonCode };
+
+/**
+ * Builds the zod schema of one reading's JSON object for the given limits. The schema is the
+ * contract in code; {@link createValidator} maps its issues to {@link Rejection}s.
+ */
+export function readingSchema(limits: ValidationLimits, now: () => number) {
+  const reason = (code: ReasonCode) => ({ params: { reason: code } satisfies IssueParams });
+  return z.object({
+    customer_id: z.string()
+      .min(1, { message: "customer_id is empty", ...reason("customer_id_invalid") })
+      .max(limits.maxCustomerIdLength, {
+        message: `customer_id is longer than ${limits.maxCustomerIdLength} characters`,
+        ...reason("customer_id_invalid"),
+      })
+      .regex(CUSTOMER_ID_PATTERN, {
+        message: "customer_id has characters outside letters, digits and _ . : -",
+        ...reason("customer_id_invalid"),
+      }),
+    timestamp: z.string().transform((text, ctx) => {
+      const parsed = parseTimestamp(text);
+      if ("code" in parsed) {
+        ctx.addIssue({ code: "custom", message: parsed.detail, params: { reason: parsed.code } });
+        return z.NEVER;
+      }
+      if (parsed.epochMs > now() + limits.futureSkewMs) {
+        ctx.addIssue({
+          code: "custom",
+          message: `timestamp ${text} is more than ${
+            limits.futureSkewMs / 1000
+          } s in the future`,
+          params: { reason: "timestamp_in_future" },
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+    heart_rate: z.number()
+      .min(limits.minHeartRate, {
+        message: `heart_rate is below ${limits.minHeartRate} bpm`,
+        ...reason("heart_rate_out_of_range"),
+      })
+      .max(limits.maxHeartRate, {
+        message: `heart_rate is above ${limits.maxHeartRate} bpm`,
+        ...reason("heart_rate_out_of_range"),
+      }),
+    is_anomaly: z.boolean().optional(),
+    reading_id: z.uuid({ message: "reading_id is not a UUID", ...reason("reading_id_invalid") })
+      .optional(),
+  });
+}
+
+/** A function that judges one Kafka message value; see {@link createValidator}. */
+export type Validator = (value: Uint8Array | null) => Verdict;
+
+/**
+ * Creates the validator the consumer runs on every message: size, UTF-8, JSON, object shape,
+ * duplicate keys, then the zod schema. It never throws, whatever the bytes.
+ *
+ * @param limits the limits to apply (defaults: {@link DEFAULT_LIMITS})
+ * @param now the clock for the future-timestamp rule (defaults to `Date.now`)
+ * @example
+ * ```ts
+ * import { createValidator } from "./reading.ts";
+ * const validate = createValidator();
+ * const verdict = validate(new TextEncoder().encode(
+ *   '{"customer_id":"CUST-001","timestamp":"2026-01-01T00:00:00Z","heart_rate":55}',
+ * ));
+ * // verdict.ok === true, verdict.reading.isAnomaly === true
+ * ```
+ */
+export function createValidator(
+  limits: Partial<ValidationLimits> = {},
+  now: () => number = Date.now,
+): Validator {
+  const l: ValidationLimits = { ...DEFAULT_LIMITS, ...limits };
+  const schema = readingSchema(l, now);
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const reject = (code: ReasonCode, detail: string, field?: string): Verdict => ({
+    ok: false,
+    reasons: [field === undefined ? { code, detail } : { code, field, detail }],
+  });
+
+  return (value) => {
+    if (value === null || value.byteLength === 0) {
+      return reject("empty", value === null ? "message has no value (tombstone)" : "message is empty");
+    }
+    if (value.byteLength > l.maxMessageBytes) {
+      return reject(
+        "too_large",
+        `message is ${value.byteLength} bytes, over the ${l.maxMessageBytes}-byte limit`,
+      );
+    }
+    let text: string;
+    try {
+      text = decoder.decode(value);
+    } catch {
+      return reject("not_utf8", "message is not valid UTF-8");
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return reject("not_json", `message is not JSON: ${why.slice(0, 120)}`);
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      return reject("not_object", `message is JSON ${typeName(json)}, not an object`);
+    }
+    const dupes = duplicateTopLevelKeys(text);
+    if (dupes.length > 0) {
+      return {
+        ok: false,
+        reasons: dupes.map((key) => ({
+          code: "duplicate_key",
+          field: key,
+          detail: `key ${quote(key)} appears more than once`,
+        })),
+      };
+    }
+    const result = schema.safeParse(json);
+    if (result.success) {
+      const { customer_id, timestamp, heart_rate, is_anomaly, reading_id } = result.data;
+      return {
+        ok: true,
+        reading: {
+          customerId: customer_id,
+          recordedAt: timestamp.iso,
+          recordedAtMs: timestamp.epochMs,
+          heartRate: heart_rate,
+          isAnomaly: isAnomalous(heart_rate),
+          reportedAnomaly: is_anomaly ?? null,
+          readingId: reading_id === undefined ? null : reading_id.toLowerCase(),
+        },
+      };
+    }
+    const obj = json as Record<string, unknown>;
+    const reasons: Rejection[] = [];
+    for (const issue of result.error.issues) {
+      const r = toRejection(issue, obj);
+      // one reason per (code, field): an empty customer_id breaks two rules but is one problem
+      if (!reasons.some((x) => x.code === r.code && x.field === r.field)) reasons.push(r);
+    }
+    return { ok: false, reasons };
+  };
+}
+
+function toRejection(issue: z.core.$ZodIssue, obj: Record<string, unknown>): Rejection {
+  const field = String(issue.path[0] ?? "");
+  const value = obj[field];
+  if (issue.code === "invalid_type") {
+    if (!(field in obj) || value === undefined) {
+      return { code: "missing_field", field, detail: `${field} is missing` };
+    }
+    if (value === null) return { code: "null_field", field, detail: `${field} is null` };
+    if (typeof value === "number" && field === "heart_rate") {
+      return { code: "heart_rate_out_of_range", field, detail: `heart_rate ${value} is not finite` };
+    }
+    return {
+      code: "wrong_type",
+      field,
+      detail: `${field} must be a ${issue.expected}, got ${typeName(value)} ${quote(value)}`,
+    };
+  }
+  const params = (issue as { params?: Partial<IssueParams> }).params;
+  const code: ReasonCode = params?.reason ?? fallbackCode(field);
+  const detail = code === "timestamp_unparsable" || code === "timestamp_without_timezone" ||
+      code === "timestamp_in_future"
+    ? issue.message
+    : `${issue.message}: ${quote(value)}`;
+  return { code, field, detail };
+}
+
+function fallbackCode(field: string): ReasonCode {
+  switch (field) {
+    case "customer_id":
+      return "customer_id_invalid";
+    case "heart_rate":
+      return "heart_rate_out_of_range";
+    case "reading_id":
+      return "reading_id_invalid";
+    default:
+      return "timestamp_unparsable";
+  }
+}

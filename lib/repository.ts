@@ -1,0 +1,310 @@
+/**
+ * The repository: every SQL statement of the pipeline lives here. It writes batches of valid
+ * readings and dead letters in one transaction, applies the schema, and answers the read queries
+ * the tests, the benchmark and the tools need.
+ *
+ * Requires `--allow-net=<database host:port>`; node-postgres reads `PG*` environment variables
+ * too, so entry scripts run with `--ignore-env` for every name they do not allow.
+ *
+ * @module
+ */
+// @ts-types="@types/pg"
+import pg from "pg";
+import { Buffer } from "node:buffer";
+import type { Reading, Rejection } from "./reading.ts";
+
+/** A valid reading together with the Kafka position it was read from. */
+export interface StoredReading extends Reading {
+  /** Kafka partition the reading came from. */
+  partition: number;
+  /** Kafka offset of the reading's record, as a decimal string. */
+  offset: string;
+}
+
+/** A rejected Kafka record with everything needed to inspect or replay it. */
+export interface DeadLetter {
+  /** Topic the record was read from. */
+  topic: string;
+  /** Partition of the record. */
+  partition: number;
+  /** Offset of the record, as a decimal string. */
+  offset: string;
+  /** Raw key bytes, or null for an unkeyed record. */
+  key: Uint8Array | null;
+  /** Raw value bytes, or null for a tombstone. */
+  value: Uint8Array | null;
+  /** Kafka record timestamp in epoch milliseconds, when known. */
+  timestampMs: number | null;
+  /** Every reason the record was rejected; never empty. */
+  reasons: Rejection[];
+}
+
+/** What one {@link Repository.writeBatch} did. */
+export interface WriteResult {
+  /** Readings inserted. */
+  inserted: number;
+  /** Readings skipped because the same (customer_id, recorded_at) was already stored. */
+  duplicates: number;
+  /** Dead letters inserted. */
+  rejected: number;
+  /** Dead letters skipped because the same (topic, partition, offset) was already stored. */
+  rejectedDuplicates: number;
+}
+
+const INSERT_READINGS = `
+INSERT INTO readings (customer_id, recorded_at, heart_rate, is_anomaly, reported_anomaly,
+                      reading_id, kafka_partition, kafka_offset)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::bool[], $5::bool[],
+                     $6::uuid[], $7::int4[], $8::int8[])
+ON CONFLICT DO NOTHING`;
+
+const INSERT_DEAD_LETTERS = `
+INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp,
+                          payload, payload_bytes, reason, reasons)
+SELECT t, p, o, k, to_timestamp(ts / 1000.0), v, coalesce(length(v), 0), r, rs::jsonb
+FROM unnest($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::float8[], $6::bytea[],
+            $7::text[], $8::text[]) AS x(t, p, o, k, ts, v, r, rs)
+ON CONFLICT DO NOTHING`;
+
+/**
+ * Redacts the password of a PostgreSQL URL so it can be logged.
+ *
+ * @example
+ * ```ts
+ * import { redactUrl } from "./repository.ts";
+ * redactUrl("postgres://writer:secret@db:5432/heartbeat"); // "postgres://writer:***@db:5432/heartbeat"
+ * ```
+ */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString();
+  } catch {
+    return "<unparsable database URL>";
+  }
+}
+
+/** Options of {@link Repository.connect}. */
+export interface RepositoryOptions {
+  /** Connections in the pool (default 2: one writing, one spare). */
+  poolSize?: number;
+  /** Application name shown in `pg_stat_activity`. */
+  applicationName?: string;
+  /** Called when an idle pooled connection fails (e.g. the server restarted). */
+  onIdleError?: (error: Error) => void;
+}
+
+/** The data layer over a node-postgres pool. Close it with {@link Repository.close}. */
+export class Repository {
+  /** The underlying pool, for tests and tools that need raw access. */
+  readonly pool: pg.Pool;
+
+  private constructor(pool: pg.Pool) {
+    this.pool = pool;
+  }
+
+  /**
+   * Creates a repository for a `postgres://` URL. Connections open lazily, so this never fails
+   * on an unreachable server; the first query does.
+   */
+  static connect(url: string, options: RepositoryOptions = {}): Repository {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 2,
+      application_name: options.applicationName ?? "heartbeat",
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 30_000,
+    });
+    // an idle client that loses its server emits 'error' on the pool; unhandled it kills the process
+    pool.on("error", (error) => options.onIdleError?.(error));
+    return new Repository(pool);
+  }
+
+  /**
+   * Writes valid readings and dead letters in one transaction. Duplicates (redelivered records)
+   * are skipped by the primary keys and counted, never stored twice.
+   */
+  async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query("BEGIN");
+      const inserted = readings.length === 0
+        ? 0
+        : (await client.query({ name: "insert_readings", text: INSERT_READINGS, values: readingColumns(readings) }))
+          .rowCount ?? 0;
+      const rejected = deadLetters.length === 0
+        ? 0
+        : (await client.query({
+          name: "insert_dead_letters",
+          text: INSERT_DEAD_LETTERS,
+          values: deadLetterColumns(deadLetters),
+        })).rowCount ?? 0;
+      await client.query("COMMIT");
+      return {
+        inserted,
+        duplicates: readings.length - inserted,
+        rejected,
+        rejectedDuplicates: deadLetters.length - rejected,
+      };
+    } catch (error) {
+      try {
+        await client.query("ROLLBACK");
+      } catch {
+        broken = true; // the connection is gone; do not return it to the pool
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Runs a simple query and returns its rows; for tools and tests, not the hot path. */
+  async query<R extends Record<string, unknown>>(text: string, values: unknown[] = []): Promise<R[]> {
+    return (await this.pool.query<R>(text, values)).rows;
+  }
+
+  /** Checks the database answers (used by readiness). */
+  async ping(): Promise<void> {
+    await this.pool.query("SELECT 1");
+  }
+
+  /** Applies schema SQL (idempotent statements) in one transaction. */
+  async applySchema(sql: string): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query(sql);
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Counts stored readings and dead letters. */
+  async counts(): Promise<{ readings: number; deadLetters: number }> {
+    const [row] = await this.query<{ readings: string; dead_letters: string }>(
+      "SELECT (SELECT count(*) FROM readings) AS readings, (SELECT count(*) FROM dead_letters) AS dead_letters",
+    );
+    return { readings: Number(row?.readings ?? 0), deadLetters: Number(row?.dead_letters ?? 0) };
+  }
+
+  /** Closes every pooled connection. */
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/**
+ * Creates a database if it does not exist, connecting to the server's `postgres` database.
+ * Needs a role allowed to CREATE DATABASE; used by `deno task db:migrate` and the tests.
+ */
+export async function ensureDatabase(url: string): Promise<boolean> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ""));
+  if (name === "") throw new TypeError(`Cannot create a database: the URL ${redactUrl(url)} names none`);
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if ((found.rowCount ?? 0) > 0) return false;
+    await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops a database if it exists (tests only), terminating its connections first. */
+export async function dropDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ""));
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Quotes a PostgreSQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function readingColumns(rows: StoredReading[]): unknown[] {
+  const n = rows.length;
+  const customer = new Array<string>(n), at = new Array<string>(n), hr = new Array<number>(n);
+  const anomaly = new Array<boolean>(n), reported = new Array<boolean | null>(n);
+  const id = new Array<string | null>(n), partition = new Array<number>(n), offset = new Array<string>(n);
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    customer[i] = r.customerId;
+    at[i] = r.recordedAt;
+    hr[i] = r.heartRate;
+    anomaly[i] = r.isAnomaly;
+    reported[i] = r.reportedAnomaly;
+    id[i] = r.readingId;
+    partition[i] = r.partition;
+    offset[i] = r.offset;
+  }
+  return [customer, at, hr, anomaly, reported, id, partition, offset];
+}
+
+function deadLetterColumns(rows: DeadLetter[]): unknown[] {
+  const toBuffer = (b: Uint8Array | null) =>
+    b === null ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return [
+    rows.map((r) => r.topic),
+    rows.map((r) => r.partition),
+    rows.map((r) => r.offset),
+    rows.map((r) => toBuffer(r.key)),
+    rows.map((r) => r.timestampMs),
+    rows.map((r) => toBuffer(r.value)),
+    rows.map((r) => r.reasons[0]?.code ?? "unknown"),
+    rows.map((r) => JSON.stringify(r.reasons)),
+  ];
+}
+
+/**
+ * Waits until the database answers and holds the schema. Unreachable servers are retried with
+ * backoff (logged); a missing database, table or a refused login fails at once with what to do.
+ *
+ * @throws {Error} when the database or the schema is missing, or the login is refused
+ */
+export async function waitForSchema(
+  repository: Repository,
+  log: { warn(msg: string, fields?: Record<string, unknown>): void },
+  signal?: AbortSignal,
+): Promise<void> {
+  let delay = 250;
+  for (;;) {
+    try {
+      await repository.query("SELECT 1 FROM readings LIMIT 0");
+      await repository.query("SELECT 1 FROM dead_letters LIMIT 0");
+      return;
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? "";
+      const message = error instanceof Error ? error.message : String(error);
+      if (code === "42P01" || code === "3D000") {
+        throw new Error(`the database has no heartbeat schema (${message}); run: deno task db:migrate`, { cause: error });
+      }
+      if (code.startsWith("28") || code === "42501") {
+        throw new Error(`the database refused the login or access (${message})`, { cause: error });
+      }
+      if (signal?.aborted) return;
+      log.warn("database not reachable yet; retrying", { error, retryInMs: delay });
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(5_000, delay * 2);
+    }
+  }
+}

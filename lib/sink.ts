@@ -1,0 +1,321 @@
+/**
+ * The sink, the consumer's heart: records in, validated, grouped into batches, written (valid
+ * readings and dead letters) in one database transaction, and only then acknowledged, so that the
+ * caller commits Kafka offsets after the database committed.
+ *
+ * Batches from several partitions are grouped ("group commit"): a batch is written when it holds
+ * `batchSize` records or its oldest record has waited `batchWaitMs`. One batch is written at a
+ * time; records keep being validated meanwhile.
+ *
+ * Database failures never lose or skip a record: connection-level errors are retried with
+ * exponential backoff until they succeed (the sink reports itself not ready meanwhile); a batch
+ * that the database refuses for its data is split in halves until the one offending record is
+ * found, and that record goes to the dead-letter table (`rejected_by_database`).
+ *
+ * @module
+ */
+import type { Logger } from "./log.ts";
+import type { Rejection, Validator } from "./reading.ts";
+import type { DeadLetter, StoredReading, WriteResult } from "./repository.ts";
+import { sleep } from "./shutdown.ts";
+
+/** One Kafka record as the sink sees it. */
+export interface SinkRecord {
+  /** Topic it was read from. */
+  topic: string;
+  /** Partition it was read from. */
+  partition: number;
+  /** Offset, as a decimal string. */
+  offset: string;
+  /** Raw key, or null. */
+  key: Uint8Array | null;
+  /** Raw value, or null (tombstone). */
+  value: Uint8Array | null;
+  /** Kafka timestamp in epoch ms, or null when unknown. */
+  timestampMs: number | null;
+}
+
+/** Where batches go: the repository, or a test double in unit tests. */
+export interface BatchStore {
+  /** Writes readings and dead letters in one transaction. */
+  writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult>;
+}
+
+/** What one written batch contained, for metrics and logs. */
+export interface BatchStats extends WriteResult {
+  /** Records in the batch. */
+  records: number;
+  /** Milliseconds the database write took, retries included. */
+  writeMs: number;
+  /** Failed attempts before it succeeded. */
+  retries: number;
+  /** Rejection counts by reason code. */
+  reasons: Record<string, number>;
+  /** Readings in the batch: epoch ms of each reading's timestamp (for delay histograms). */
+  readingTimesMs: number[];
+}
+
+/** Options of a {@link Sink}. */
+export interface SinkOptions {
+  /** Writes batches. */
+  store: BatchStore;
+  /** Judges each record's value. */
+  validate: Validator;
+  /** Records that make a batch full. */
+  batchSize: number;
+  /** Longest a record waits for its batch to fill, ms. */
+  batchWaitMs: number;
+  /** Logs retries and refusals. */
+  log: Logger;
+  /** Aborting it makes waiting submissions reject (used at shutdown while the database is down). */
+  signal?: AbortSignal;
+  /** First retry delay, ms (default 200); doubles up to {@link SinkOptions.maxRetryMs}. */
+  initialRetryMs?: number;
+  /** Longest retry delay, ms (default 5000). */
+  maxRetryMs?: number;
+  /** Called after each batch is committed. */
+  onBatch?: (stats: BatchStats) => void;
+  /** Called when readiness changes (false while the database fails). */
+  onReadyChange?: (ready: boolean) => void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: unknown) => void;
+  keepAlive: (() => Promise<void>) | undefined;
+}
+
+/** A valid reading still carrying its source record (for the rare database refusal). */
+interface QueuedReading extends StoredReading {
+  source: SinkRecord;
+}
+
+interface Pending {
+  readings: QueuedReading[];
+  deadLetters: DeadLetter[];
+  waiters: Waiter[];
+  records: number;
+  reasons: Record<string, number>;
+}
+
+const emptyPending = (): Pending => ({ readings: [], deadLetters: [], waiters: [], records: 0, reasons: {} });
+
+/**
+ * Whether a database error is about the data (SQLSTATE class 22 data exception or 23 integrity
+ * violation), so retrying the same batch cannot help. Everything else (lost connections, server
+ * shutting down, too many connections, a missing table) is retried.
+ */
+export function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^2[23]/.test(code);
+}
+
+/**
+ * Groups records into batches and writes them; see the module documentation.
+ *
+ * @example
+ * ```ts ignore
+ * const sink = new Sink({ store: repository, validate: createValidator(), batchSize: 5000, batchWaitMs: 100, log });
+ * await sink.submit(records); // resolves once the records are committed in PostgreSQL
+ * ```
+ */
+export class Sink {
+  readonly #o: Required<Pick<SinkOptions, "initialRetryMs" | "maxRetryMs">> & SinkOptions;
+  #pending: Pending = emptyPending();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #writing = false;
+  #ready = true;
+  #closed = false;
+
+  /** @param options see {@link SinkOptions} */
+  constructor(options: SinkOptions) {
+    if (!(options.batchSize >= 1)) {
+      throw new RangeError(`Cannot create sink: batchSize must be at least 1: current value is ${options.batchSize}`);
+    }
+    this.#o = { initialRetryMs: 200, maxRetryMs: 5_000, ...options };
+  }
+
+  /** False while the database is failing; true otherwise. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Records accepted but not yet committed. */
+  get pending(): number {
+    return this.#pending.records;
+  }
+
+  /**
+   * Validates records and queues them; resolves when every one of them is committed in the
+   * database (as a reading or a dead letter). Rejects only when the sink's signal aborts first.
+   *
+   * @param keepAlive called while waiting on a failing database (e.g. the Kafka heartbeat)
+   */
+  submit(records: readonly SinkRecord[], keepAlive?: () => Promise<void>): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("Cannot submit: the sink is closed"));
+    if (records.length === 0) return Promise.resolve();
+    const p = this.#pending;
+    const validate = this.#o.validate;
+    for (const record of records) {
+      const verdict = validate(record.value);
+      if (verdict.ok) {
+        p.readings.push({ ...verdict.reading, partition: record.partition, offset: record.offset, source: record });
+      } else {
+        p.deadLetters.push(deadLetterOf(record, verdict.reasons));
+        const code = verdict.reasons[0]!.code;
+        p.reasons[code] = (p.reasons[code] ?? 0) + 1;
+      }
+    }
+    p.records += records.length;
+    const promise = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject, keepAlive }));
+    if (p.records >= this.#o.batchSize) this.#kick();
+    else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#kick(true);
+      }, this.#o.batchWaitMs);
+    }
+    return promise;
+  }
+
+  /** Writes what is pending and stops accepting records. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#pending.records > 0 || this.#writing) {
+      await new Promise<void>((resolve, reject) => {
+        this.#pending.waiters.push({ resolve, reject, keepAlive: undefined });
+        this.#kick(true);
+      });
+    }
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
+
+  #kick(due = false): void {
+    if (this.#writing) return;
+    const p = this.#pending;
+    if (p.waiters.length === 0) return;
+    if (!due && p.records < this.#o.batchSize) return;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#pending = emptyPending();
+    this.#writing = true;
+    this.#write(p).then(
+      () => p.waiters.forEach((w) => w.resolve()),
+      (error) => p.waiters.forEach((w) => w.reject(error)),
+    ).finally(() => {
+      this.#writing = false;
+      // whatever arrived meanwhile: write now if full or already waited long enough
+      const next = this.#pending;
+      if (next.waiters.length > 0) this.#kick(next.records >= this.#o.batchSize || this.#timer === undefined);
+    });
+  }
+
+  async #write(p: Pending): Promise<void> {
+    const started = performance.now();
+    let retries = 0;
+    const keepAlive = p.waiters.findLast((w) => w.keepAlive !== undefined)?.keepAlive;
+    const attempt = async <T>(fn: () => Promise<T>): Promise<T> => {
+      let delay = this.#o.initialRetryMs;
+      for (;;) {
+        try {
+          const result = await fn();
+          this.#setReady(true);
+          return result;
+        } catch (error) {
+          if (isDataError(error)) throw error;
+          if (this.#o.signal?.aborted) throw this.#o.signal.reason;
+          retries++;
+          this.#setReady(false);
+          this.#o.log.warn("database write failed; retrying", { error, retryInMs: delay, attempt: retries });
+          await sleep(delay, this.#o.signal);
+          await keepAlive?.().catch(() => {});
+          delay = Math.min(this.#o.maxRetryMs, delay * 2);
+        }
+      }
+    };
+    const result = await this.#writeSplitting(p.readings, p.deadLetters, attempt);
+    this.#o.onBatch?.({
+      ...result,
+      records: p.records,
+      writeMs: performance.now() - started,
+      retries,
+      reasons: p.reasons,
+      readingTimesMs: p.readings.map((r) => r.recordedAtMs),
+    });
+  }
+
+  /** Writes a batch; when the database refuses its data, halves it until the culprit is alone. */
+  async #writeSplitting(
+    readings: QueuedReading[],
+    deadLetters: DeadLetter[],
+    attempt: <T>(fn: () => Promise<T>) => Promise<T>,
+  ): Promise<WriteResult> {
+    try {
+      return await attempt(() => this.#o.store.writeBatch(readings, deadLetters));
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      const total = readings.length + deadLetters.length;
+      if (total === 1) return await this.#refused(readings, deadLetters, error, attempt);
+      this.#o.log.warn("database refused a batch; splitting it to find the record", { error, records: total });
+      const half = (xs: unknown[]) => Math.ceil(xs.length / 2);
+      const a = await this.#writeSplitting(
+        readings.slice(0, half(readings)),
+        deadLetters.slice(0, half(deadLetters)),
+        attempt,
+      );
+      const b = await this.#writeSplitting(readings.slice(half(readings)), deadLetters.slice(half(deadLetters)), attempt);
+      return {
+        inserted: a.inserted + b.inserted,
+        duplicates: a.duplicates + b.duplicates,
+        rejected: a.rejected + b.rejected,
+        rejectedDuplicates: a.rejectedDuplicates + b.rejectedDuplicates,
+      };
+    }
+  }
+
+  async #refused(
+    readings: QueuedReading[],
+    deadLetters: DeadLetter[],
+    error: unknown,
+    attempt: <T>(fn: () => Promise<T>) => Promise<T>,
+  ): Promise<WriteResult> {
+    const message = error instanceof Error ? error.message : String(error);
+    const reason: Rejection = { code: "rejected_by_database", detail: `the database refused it: ${message}` };
+    let letter: DeadLetter;
+    const reading = readings[0];
+    if (reading !== undefined) {
+      letter = deadLetterOf(reading.source, [reason]);
+    } else {
+      // a dead letter whose reasons the database would not take: keep the bytes, plain reason
+      letter = { ...deadLetters[0]!, reasons: [reason] };
+    }
+    this.#o.log.error("database refused a record; stored it as a dead letter", {
+      error,
+      partition: letter.partition,
+      offset: letter.offset,
+    });
+    const result = await attempt(() => this.#o.store.writeBatch([], [letter]));
+    return { inserted: 0, duplicates: 0, rejected: result.rejected, rejectedDuplicates: result.rejectedDuplicates };
+  }
+
+  #setReady(ready: boolean): void {
+    if (this.#ready === ready) return;
+    this.#ready = ready;
+    if (ready) this.#o.log.info("database writes succeed again");
+    this.#o.onReadyChange?.(ready);
+  }
+}
+
+function deadLetterOf(record: SinkRecord, reasons: Rejection[]): DeadLetter {
+  return {
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    key: record.key,
+    value: record.value,
+    timestampMs: record.timestampMs,
+    reasons,
+  };
+}

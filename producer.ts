@@ -1,0 +1,135 @@
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,LOG_LEVEL,HEARTBEAT_CUSTOMERS,HEARTBEAT_RATE,HEARTBEAT_COUNT,HEARTBEAT_DURATION,HEARTBEAT_SEED,HEARTBEAT_START,HEARTBEAT_ANOMALY_RATE,HEARTBEAT_INVALID_RATE,HEARTBEAT_PARTITIONS,HEARTBEAT_PRODUCER_BATCH_SIZE,HEARTBEAT_PRODUCER_LINGER_MS,HEARTBEAT_COMPRESSION,HEARTBEAT_DRY_RUN --ignore-env
+/**
+ * The producer: simulates heart-rate monitors and publishes their readings to Kafka (keyed by
+ * customer, batched, compressed, idempotent), or prints them as NDJSON with `--dry-run`.
+ * Run `deno task producer --help` for its settings.
+ *
+ * @module
+ */
+import { loadConfig, fatal } from "./lib/cli.ts";
+import { producerOptions } from "./lib/config.ts";
+import { createKafka, ensureTopic } from "./lib/kafka.ts";
+import { createLogger } from "./lib/log.ts";
+import { requireNet } from "./lib/permissions.ts";
+import { formatCount, formatDuration, Progress } from "./lib/progress.ts";
+import { Publisher } from "./lib/publisher.ts";
+import { onShutdown, sleep } from "./lib/shutdown.ts";
+import { type SimulatedMessage, Simulator } from "./lib/simulator.ts";
+
+const USAGE = "usage: deno task producer [options]\n\nSimulates heart-rate monitors and publishes their readings to Kafka.";
+
+/** Whether the run should stop before message `seq` (count or simulated duration reached). */
+function done(sim: Simulator, seq: number, count: number | undefined, durationMs: number | undefined, startMs: number) {
+  if (count !== undefined && seq >= count) return true;
+  return durationMs !== undefined && sim.timeOf(seq) - startMs >= durationMs;
+}
+
+/** NDJSON line of a message for `--dry-run`: the payload as text, or base64 when not UTF-8. */
+function dryRunLine(m: SimulatedMessage): string {
+  const value = typeof m.value === "string"
+    ? { value: m.value }
+    : { value_base64: btoa(String.fromCharCode(...m.value)) };
+  return JSON.stringify({ seq: m.seq, key: m.key, ...value, truth: m.truth });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(USAGE, producerOptions);
+  const log = createLogger({ level: config.logLevel });
+  const sim = new Simulator({
+    seed: config.seed,
+    customers: config.customers,
+    rate: config.rate,
+    startMs: config.start,
+    anomalyRate: config.anomalyRate,
+    invalidRate: config.invalidRate,
+  });
+  using shutdown = onShutdown(log);
+
+  if (config.dryRun) {
+    const out = Deno.stdout.writable.getWriter();
+    const encoder = new TextEncoder();
+    let chunk: string[] = [];
+    for (let seq = 0; !done(sim, seq, config.count, config.duration, config.start); seq++) {
+      if (shutdown.signal.aborted) break;
+      chunk.push(dryRunLine(sim.next()));
+      if (chunk.length === 1000) {
+        await out.write(encoder.encode(chunk.join("\n") + "\n"));
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) await out.write(encoder.encode(chunk.join("\n") + "\n"));
+    await out.close().catch(() => {});
+    return;
+  }
+
+  await requireNet(config.brokers, "--brokers (KAFKA_BROKERS)").catch((e: Error) => fatal(e.message, 2));
+  const kafka = createKafka(config.brokers, "heartbeat-producer", log, config.logLevel === "debug");
+  await ensureTopic(kafka, config.topic, config.partitions, log);
+  let failed = 0;
+  const publisher = new Publisher({
+    kafka,
+    topic: config.topic,
+    batchSize: config.batchSize,
+    lingerMs: config.lingerMs,
+    compression: config.compression,
+    log,
+    onFail: (n) => failed += n,
+  });
+  await publisher.connect();
+  log.info("producing", {
+    topic: config.topic,
+    brokers: config.brokers,
+    customers: config.customers,
+    rate: config.rate,
+    seed: config.seed,
+    count: config.count,
+    start: new Date(config.start).toISOString(),
+  });
+
+  const began = performance.now();
+  let sent = 0;
+  const progress = new Progress(log, () => {
+    const elapsed = (performance.now() - began) / 1000;
+    const rate = publisher.acknowledged / Math.max(elapsed, 1e-3);
+    const eta = config.count === undefined ? "" : ` eta ${formatDuration((config.count - publisher.acknowledged) / rate)}`;
+    return {
+      line: `sent ${formatCount(sent)}  acked ${formatCount(publisher.acknowledged)}  ${formatCount(rate)}/s  errors ${failed}  elapsed ${formatDuration(elapsed)}${eta}`,
+      fields: { sent, acknowledged: publisher.acknowledged, perSecond: Math.round(rate), failed, elapsedS: Math.round(elapsed) },
+    };
+  });
+  progress.start();
+  let error: unknown = null;
+  try {
+    for (let seq = 0; !done(sim, seq, config.count, config.duration, config.start); seq++) {
+      if (shutdown.signal.aborted) break;
+      const m = sim.next();
+      const ahead = m.timeMs - Date.now();
+      if (ahead > 2) await sleep(ahead, shutdown.signal).catch(() => {});
+      if (shutdown.signal.aborted) break;
+      await publisher.send(m.key, m.value);
+      sent++;
+    }
+    await publisher.close();
+  } catch (e) {
+    error = e;
+  } finally {
+    progress.stop();
+  }
+  const elapsed = (performance.now() - began) / 1000;
+  const summary = {
+    sent,
+    acknowledged: publisher.acknowledged,
+    failed,
+    elapsedS: Number(elapsed.toFixed(2)),
+    perSecond: Math.round(publisher.acknowledged / Math.max(elapsed, 1e-3)),
+  };
+  if (error !== null) {
+    log.error("stopped with an error", { ...summary, error });
+    Deno.exit(1);
+  }
+  log.info("done", summary);
+}
+
+if (import.meta.main) {
+  main().catch((error) => fatal(error instanceof Error ? error.message : String(error)));
+}
