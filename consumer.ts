@@ -18,7 +18,8 @@ import { redactUrl, Repository, waitForSchema } from "./lib/repository.ts";
 import { onShutdown } from "./lib/shutdown.ts";
 import { Sink } from "./lib/sink.ts";
 
-const USAGE = "usage: deno task consumer [options]\n\nValidates heart-rate readings from Kafka and stores them in PostgreSQL.";
+const USAGE =
+  "usage: deno task consumer [options]\n\nValidates heart-rate readings from Kafka and stores them in PostgreSQL.";
 
 async function main(): Promise<void> {
   const config = loadConfig(USAGE, consumerOptions);
@@ -50,7 +51,12 @@ async function main(): Promise<void> {
       totals.duplicates += b.duplicates;
       totals.rejected += b.rejected;
       totals.batches++;
-      log.debug("batch committed", { records: b.records, inserted: b.inserted, rejected: b.rejected, writeMs: Math.round(b.writeMs) });
+      log.debug("batch committed", {
+        records: b.records,
+        inserted: b.inserted,
+        rejected: b.rejected,
+        writeMs: Math.round(b.writeMs),
+      });
     },
   });
   const kafka = createKafka(config.brokers, "heartbeat-consumer", log, config.logLevel === "debug");

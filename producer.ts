@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { loadConfig, fatal } from "./lib/cli.ts";
+import { fatal, loadConfig } from "./lib/cli.ts";
 import { producerOptions } from "./lib/config.ts";
 import { createKafka, ensureTopic } from "./lib/kafka.ts";
 import { createLogger } from "./lib/log.ts";
@@ -16,7 +16,8 @@ import { Publisher } from "./lib/publisher.ts";
 import { onShutdown, sleep } from "./lib/shutdown.ts";
 import { type SimulatedMessage, Simulator } from "./lib/simulator.ts";
 
-const USAGE = "usage: deno task producer [options]\n\nSimulates heart-rate monitors and publishes their readings to Kafka.";
+const USAGE =
+  "usage: deno task producer [options]\n\nSimulates heart-rate monitors and publishes their readings to Kafka.";
 
 /** Whether the run should stop before message `seq` (count or simulated duration reached). */
 function done(sim: Simulator, seq: number, count: number | undefined, durationMs: number | undefined, startMs: number) {
@@ -91,10 +92,20 @@ async function main(): Promise<void> {
   const progress = new Progress(log, () => {
     const elapsed = (performance.now() - began) / 1000;
     const rate = publisher.acknowledged / Math.max(elapsed, 1e-3);
-    const eta = config.count === undefined ? "" : ` eta ${formatDuration((config.count - publisher.acknowledged) / rate)}`;
+    const eta = config.count === undefined
+      ? ""
+      : ` eta ${formatDuration((config.count - publisher.acknowledged) / rate)}`;
     return {
-      line: `sent ${formatCount(sent)}  acked ${formatCount(publisher.acknowledged)}  ${formatCount(rate)}/s  errors ${failed}  elapsed ${formatDuration(elapsed)}${eta}`,
-      fields: { sent, acknowledged: publisher.acknowledged, perSecond: Math.round(rate), failed, elapsedS: Math.round(elapsed) },
+      line: `sent ${formatCount(sent)}  acked ${formatCount(publisher.acknowledged)}  ${
+        formatCount(rate)
+      }/s  errors ${failed}  elapsed ${formatDuration(elapsed)}${eta}`,
+      fields: {
+        sent,
+        acknowledged: publisher.acknowledged,
+        perSecond: Math.round(rate),
+        failed,
+        elapsedS: Math.round(elapsed),
+      },
     };
   });
   progress.start();

@@ -325,7 +325,7 @@ export const consumerOptions = {
     flag: "database-url",
     env: "DATABASE_URL",
     help: "PostgreSQL URL of the heartbeat database",
-    default: "postgres://postgres@127.0.0.1:5432/heartbeat",
+    default: "postgres://postgres:heartbeat@127.0.0.1:5432/heartbeat",
     schema: parse.databaseUrl,
   },
   group: {

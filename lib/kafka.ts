@@ -9,7 +9,7 @@
  * @module
  */
 import process from "node:process";
-import { Kafka, type KafkaMessage, logLevel as KafkaLogLevel, type LogEntry } from "kafkajs";
+import { Kafka, type KafkaMessage, type LogEntry, logLevel as KafkaLogLevel } from "kafkajs";
 import type { Logger } from "./log.ts";
 import type { SinkRecord } from "./sink.ts";
 

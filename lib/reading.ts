@@ -122,6 +122,9 @@ export function isAnomalous(heartRate: number): boolean {
 const TIMESTAMP_PATTERN =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 
+/** 10000-01-01T00:00:00Z: later times cannot be written as `yyyy-mm-dd` (`9999-12-31T23:30-01:00` is one). */
+const LATEST_UTC_MS = Date.UTC(10000, 0, 1);
+
 /** A timestamp parsed by {@link parseTimestamp}. */
 export interface ParsedTimestamp {
   /** Epoch milliseconds, with the sub-millisecond part as a fraction. */
@@ -173,6 +176,7 @@ export function parseTimestamp(
   const micros = Number(((frac ?? "") + "000000").slice(0, 6));
   const offsetMs = (sign === "-" ? -1 : 1) * (offH * 60 + offM) * 60_000;
   const wholeMs = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMs;
+  if (wholeMs >= LATEST_UTC_MS) return bad("year (after 9999 in UTC)");
   const epochMs = wholeMs + micros / 1000;
   const utc = new Date(wholeMs).toISOString(); // yyyy-mm-ddThh:mm:ss.000Z
   return { epochMs, iso: `${utc.slice(0, 19)}.${String(micros).padStart(6, "0")}Z` };
@@ -266,9 +270,7 @@ export function readingSchema(limits: ValidationLimits, now: () => number) {
       if (parsed.epochMs > now() + limits.futureSkewMs) {
         ctx.addIssue({
           code: "custom",
-          message: `timestamp ${text} is more than ${
-            limits.futureSkewMs / 1000
-          } s in the future`,
+          message: `timestamp ${text} is more than ${limits.futureSkewMs / 1000} s in the future`,
           params: { reason: "timestamp_in_future" },
         });
         return z.NEVER;

@@ -134,13 +134,11 @@ export class Repository {
         ? 0
         : (await client.query({ name: "insert_readings", text: INSERT_READINGS, values: readingColumns(readings) }))
           .rowCount ?? 0;
-      const rejected = deadLetters.length === 0
-        ? 0
-        : (await client.query({
-          name: "insert_dead_letters",
-          text: INSERT_DEAD_LETTERS,
-          values: deadLetterColumns(deadLetters),
-        })).rowCount ?? 0;
+      const rejected = deadLetters.length === 0 ? 0 : (await client.query({
+        name: "insert_dead_letters",
+        text: INSERT_DEAD_LETTERS,
+        values: deadLetterColumns(deadLetters),
+      })).rowCount ?? 0;
       await client.query("COMMIT");
       return {
         inserted,
@@ -161,8 +159,8 @@ export class Repository {
   }
 
   /** Runs a simple query and returns its rows; for tools and tests, not the hot path. */
-  async query<R extends Record<string, unknown>>(text: string, values: unknown[] = []): Promise<R[]> {
-    return (await this.pool.query<R>(text, values)).rows;
+  async query<R extends object>(text: string, values: unknown[] = []): Promise<R[]> {
+    return (await this.pool.query(text, values)).rows as R[];
   }
 
   /** Checks the database answers (used by readiness). */
@@ -261,8 +259,7 @@ function readingColumns(rows: StoredReading[]): unknown[] {
 }
 
 function deadLetterColumns(rows: DeadLetter[]): unknown[] {
-  const toBuffer = (b: Uint8Array | null) =>
-    b === null ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const toBuffer = (b: Uint8Array | null) => b === null ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   return [
     rows.map((r) => r.topic),
     rows.map((r) => r.partition),
@@ -296,7 +293,9 @@ export async function waitForSchema(
       const code = (error as { code?: string }).code ?? "";
       const message = error instanceof Error ? error.message : String(error);
       if (code === "42P01" || code === "3D000") {
-        throw new Error(`the database has no heartbeat schema (${message}); run: deno task db:migrate`, { cause: error });
+        throw new Error(`the database has no heartbeat schema (${message}); run: deno task db:migrate`, {
+          cause: error,
+        });
       }
       if (code.startsWith("28") || code === "42501") {
         throw new Error(`the database refused the login or access (${message})`, { cause: error });

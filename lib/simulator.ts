@@ -171,9 +171,13 @@ export class Simulator {
 
   /** @param options see {@link SimulatorOptions} */
   constructor(options: SimulatorOptions) {
-    if (!(options.rate > 0)) throw new RangeError(`Cannot simulate: rate must be above 0: current value is ${options.rate}`);
+    if (!(options.rate > 0)) {
+      throw new RangeError(`Cannot simulate: rate must be above 0: current value is ${options.rate}`);
+    }
     if (!Number.isInteger(options.customers) || options.customers < 1) {
-      throw new RangeError(`Cannot simulate: customers must be a positive integer: current value is ${options.customers}`);
+      throw new RangeError(
+        `Cannot simulate: customers must be a positive integer: current value is ${options.customers}`,
+      );
     }
     this.#options = options;
     this.#faults = new Random(options.seed, 0);
@@ -322,7 +326,13 @@ export class Simulator {
   ): string | Uint8Array {
     const r = this.#faults;
     const body = (fields: Record<string, unknown>) =>
-      JSON.stringify({ customer_id: id, timestamp: recordedAt, heart_rate: heartRate, reading_id: readingId, ...fields });
+      JSON.stringify({
+        customer_id: id,
+        timestamp: recordedAt,
+        heart_rate: heartRate,
+        reading_id: readingId,
+        ...fields,
+      });
     switch (fault) {
       case "truncated_json": {
         const full = body({});
@@ -351,7 +361,13 @@ export class Simulator {
         return body({ heart_rate: r.pick([-5, 0, 5, 12, 301, 350, 1000]) });
       case "unparsable_timestamp":
         return body({
-          timestamp: r.pick(["not a date", "25/11/2026 19:57:57", "2026-13-01T00:00:00Z", "2026-02-30T10:00:00Z", "1700000000"]),
+          timestamp: r.pick([
+            "not a date",
+            "25/11/2026 19:57:57",
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "1700000000",
+          ]),
         });
       case "timestamp_without_zone":
         return body({ timestamp: recordedAt.slice(0, -1) });

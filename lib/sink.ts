@@ -265,7 +265,11 @@ export class Sink {
         deadLetters.slice(0, half(deadLetters)),
         attempt,
       );
-      const b = await this.#writeSplitting(readings.slice(half(readings)), deadLetters.slice(half(deadLetters)), attempt);
+      const b = await this.#writeSplitting(
+        readings.slice(half(readings)),
+        deadLetters.slice(half(deadLetters)),
+        attempt,
+      );
       return {
         inserted: a.inserted + b.inserted,
         duplicates: a.duplicates + b.duplicates,

@@ -13,7 +13,10 @@ import { ensureDatabase, redactUrl, Repository } from "../lib/repository.ts";
 const options = { databaseUrl: consumerOptions.databaseUrl, logLevel: consumerOptions.logLevel };
 
 if (import.meta.main) {
-  const config = loadConfig("usage: deno task db:migrate [--database-url URL]\n\nCreates the database and applies sql/schema.sql.", options);
+  const config = loadConfig(
+    "usage: deno task db:migrate [--database-url URL]\n\nCreates the database and applies sql/schema.sql.",
+    options,
+  );
   const log = createLogger({ level: config.logLevel });
   try {
     const created = await ensureDatabase(config.databaseUrl);

@@ -1,0 +1,99 @@
+/**
+ * The entry scripts as a user meets them, run with their real `deno task` permissions: bad flags
+ * and env values stop them at start with one line naming the setting, `--help` lists every
+ * setting, hosts outside the allowed list are refused, and `--dry-run` is deterministic.
+ * None of these need Kafka or PostgreSQL.
+ */
+import assert from "node:assert/strict";
+import { consumerOptions, producerOptions } from "../lib/config.ts";
+import { taskArgs } from "./tasks.ts";
+
+async function run(task: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [...await taskArgs(task), ...args],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+    cwd: new URL("..", import.meta.url),
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("a bad flag or env value stops a script at start with one line naming it", async (t) => {
+  const cases: [string, string[], Record<string, string>, RegExp][] = [
+    ["producer", ["--rate", "fast"], {}, /^error: Invalid --rate: expected a number, got "fast"$/],
+    [
+      "producer",
+      ["--invalid-rate", "2"],
+      {},
+      /^error: Invalid --invalid-rate: expected a number from 0 to 1, got "2"$/,
+    ],
+    ["producer", ["--nope"], {}, /^error: Unknown option '--nope' \(see --help\)$/],
+    ["producer", [], { HEARTBEAT_CUSTOMERS: "0" }, /^error: Invalid HEARTBEAT_CUSTOMERS \(environment\): .*got "0"$/],
+    [
+      "producer",
+      ["--start", "yesterday"],
+      {},
+      /^error: Invalid --start: expected an ISO 8601 time with timezone, or now/,
+    ],
+    ["consumer", ["--database-url", "mysql://x"], {}, /^error: Invalid --database-url: expected a postgres:/],
+    ["consumer", [], { HEARTBEAT_CONSUMER_BATCH_SIZE: "-1" }, /^error: Invalid HEARTBEAT_CONSUMER_BATCH_SIZE/],
+    ["consumer", ["--future-skew", "5 minutes"], {}, /^error: Invalid --future-skew: expected a duration/],
+  ];
+  for (const [task, args, env, expected] of cases) {
+    await t.step(`${task} ${args.join(" ")} ${JSON.stringify(env)}`, async () => {
+      const r = await run(task, args, env);
+      assert.equal(r.code, 2);
+      const lines = r.stderr.trim().split("\n").filter((l) => !l.startsWith("Task ") && !/^\x1b/.test(l));
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, expected);
+    });
+  }
+});
+
+Deno.test("--help lists every flag and env var with its default and exits 0", async (t) => {
+  for (const [task, table] of [["producer", producerOptions], ["consumer", consumerOptions]] as const) {
+    await t.step(task, async () => {
+      const r = await run(task, ["--help"]);
+      assert.equal(r.code, 0);
+      for (const o of Object.values(table)) {
+        assert.ok(r.stdout.includes(`--${o.flag}`), `--${o.flag}`);
+        assert.ok(r.stdout.includes(`env ${o.env}`), o.env);
+      }
+    });
+  }
+});
+
+Deno.test("the consumer refuses a database or broker host outside its allowed list instead of widening permissions", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [["--database-url", "postgres://writer@db.example.internal:5432/heartbeat"], /db\.example\.internal:5432/],
+    [["--brokers", "127.0.0.1:19092"], /127\.0\.0\.1:19092/],
+  ];
+  for (const [args, host] of cases) {
+    await t.step(args.join(" "), async () => {
+      const r = await run("consumer", args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^error: .*which this program may not reach/m);
+      assert.match(r.stderr, host);
+    });
+  }
+});
+
+Deno.test("producer --dry-run prints the same NDJSON for the same seed and start, and other NDJSON for another seed", async () => {
+  const args = ["--dry-run", "--count", "500", "--start", "2026-01-01T00:00:00Z", "--invalid-rate", "0.1"];
+  const a = await run("producer", [...args, "--seed", "7"]);
+  const b = await run("producer", [...args, "--seed", "7"]);
+  const c = await run("producer", [...args, "--seed", "8"]);
+  assert.equal(a.code, 0, a.stderr);
+  const lines = a.stdout.trim().split("\n");
+  assert.equal(lines.length, 500);
+  for (const line of lines) {
+    const m = JSON.parse(line);
+    assert.ok(typeof m.key === "string" && (typeof m.value === "string" || typeof m.value_base64 === "string"));
+    assert.equal(typeof m.truth.valid, "boolean");
+  }
+  assert.equal(b.stdout, a.stdout);
+  assert.notEqual(c.stdout, a.stdout);
+});

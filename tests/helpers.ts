@@ -1,0 +1,207 @@
+/**
+ * Shared fixtures of the integration tests: probing the real Kafka broker and PostgreSQL server,
+ * a throw-away database per test, a unique topic per test, and running the real entry scripts
+ * with the exact permissions of their `deno task`. Every fixture cleans up after itself
+ * (`await using`).
+ *
+ * Services: Kafka on 127.0.0.1:9092 (`scripts/kafka.sh start`) and PostgreSQL on 127.0.0.1:5432
+ * (`postgres` role, trust or `PGPASSWORD`-less URL). Under CI (`CI=true`) a missing service fails
+ * the tests; elsewhere they are skipped with a message saying what to start.
+ *
+ * @module
+ */
+import { Kafka, logLevel } from "kafkajs";
+import { dropDatabase, ensureDatabase, Repository } from "../lib/repository.ts";
+import { taskArgs } from "./tasks.ts";
+
+export { taskArgs };
+
+/** Kafka bootstrap broker the tests use. */
+export const BROKER = "127.0.0.1:9092";
+/** PostgreSQL server URL (without database) the tests use. */
+export const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
+
+async function reachable(hostname: string, port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname, port });
+    conn.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const kafkaUp = await reachable("127.0.0.1", 9092);
+const pgUp = await reachable("127.0.0.1", 5432);
+const inCi = Deno.env.get("CI") === "true";
+
+/** What is missing, or null when both services answer. */
+export const missingServices: string | null = kafkaUp && pgUp ? null : [
+  kafkaUp ? "" : "Kafka on 127.0.0.1:9092 (run: scripts/kafka.sh start)",
+  pgUp ? "" : "PostgreSQL on 127.0.0.1:5432 (start your local server, or docker compose up -d postgres)",
+].filter((s) => s !== "").join(" and ");
+
+if (missingServices !== null && !inCi) {
+  console.warn(`integration tests skipped: start ${missingServices}`);
+}
+
+/**
+ * Declares an integration test: skipped (with the message above) when a service is missing
+ * outside CI; under CI it runs and fails at once, naming what is missing.
+ */
+export function integrationTest(name: string, fn: (t: Deno.TestContext) => Promise<void>, timeoutMs = 120_000): void {
+  Deno.test({
+    name,
+    ignore: missingServices !== null && !inCi,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn(t) {
+      if (missingServices !== null) throw new Error(`integration test needs ${missingServices}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs);
+      });
+      try {
+        await Promise.race([fn(t), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  });
+}
+
+/** A unique lowercase name with a prefix, for databases, topics and groups. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** A fresh database holding the schema; dropped on dispose. */
+export interface TestDatabase extends AsyncDisposable {
+  /** Its URL. */
+  url: string;
+  /** A repository on it. */
+  repository: Repository;
+}
+
+/** Creates a fresh database with `sql/schema.sql` applied. */
+export async function testDatabase(): Promise<TestDatabase> {
+  const url = `${PG_SERVER}/${uniqueName("heartbeat_test")}`;
+  await ensureDatabase(url);
+  const repository = Repository.connect(url, { poolSize: 4 });
+  await repository.applySchema(await Deno.readTextFile(new URL("../sql/schema.sql", import.meta.url)));
+  return {
+    url,
+    repository,
+    async [Symbol.asyncDispose]() {
+      await repository.close();
+      await dropDatabase(url);
+    },
+  };
+}
+
+/** A unique topic name, deleted (if it was created) on dispose. */
+export interface TestTopic extends AsyncDisposable {
+  /** The topic's name. */
+  name: string;
+  /** A kafkajs client for the test's own reads and writes. */
+  kafka: Kafka;
+}
+
+/** Reserves a unique topic name; the topic is created by whoever uses it first. */
+export function testTopic(): TestTopic {
+  const name = uniqueName("heartbeat-test").replaceAll("_", "-");
+  const kafka = new Kafka({ clientId: "heartbeat-tests", brokers: [BROKER], logLevel: logLevel.NOTHING });
+  return {
+    name,
+    kafka,
+    async [Symbol.asyncDispose]() {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        if ((await admin.listTopics()).includes(name)) await admin.deleteTopics({ topics: [name] });
+      } finally {
+        await admin.disconnect();
+      }
+    },
+  };
+}
+
+/** A running entry script; kill it or wait for it. */
+export interface Child extends AsyncDisposable {
+  /** The process. */
+  process: Deno.ChildProcess;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
+  /** Everything it wrote to stdout so far. */
+  stdout(): string;
+  /** Sends a signal. */
+  kill(signal?: Deno.Signal): void;
+  /** Waits for exit. */
+  status: Promise<Deno.CommandStatus>;
+}
+
+/** Starts a task's script (same permissions as `deno task <name>`), with extra args and env. */
+export async function spawnTask(task: string, args: string[] = [], env: Record<string, string> = {}): Promise<Child> {
+  const base = await taskArgs(task);
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [...base, ...args],
+    env: { LOG_LEVEL: "info", ...env },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+    cwd: new URL("..", import.meta.url),
+  }).spawn();
+  let out = "", err = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) add(chunk);
+  };
+  const pumps = Promise.all([pump(process.stdout, (s) => out += s), pump(process.stderr, (s) => err += s)]);
+  const status = process.status.then(async (s) => {
+    await pumps;
+    return s;
+  });
+  return {
+    process,
+    stderr: () => err,
+    stdout: () => out,
+    kill: (signal = "SIGTERM") => {
+      try {
+        process.kill(signal);
+      } catch { /* already gone */ }
+    },
+    status,
+    async [Symbol.asyncDispose]() {
+      try {
+        process.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await status;
+    },
+  };
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs` with `what`. */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/** Whether a consumer group has committed, on every partition, the topic's high watermark. */
+export async function groupCaughtUp(kafka: Kafka, topic: string, groupId: string): Promise<boolean> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return ends.every((end) => {
+      if (BigInt(end.high) <= BigInt(end.low)) return true; // an empty partition has nothing to commit
+      const c = committed?.partitions.find((p) => p.partition === end.partition);
+      return c !== undefined && BigInt(c.offset) >= BigInt(end.high);
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
