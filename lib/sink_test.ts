@@ -1,0 +1,198 @@
+import assert from "node:assert/strict";
+import { createLogger } from "./log.ts";
+import { createValidator } from "./reading.ts";
+import type { DeadLetter, StoredReading, WriteResult } from "./repository.ts";
+import { type BatchStats, isDataError, Sink, type SinkRecord } from "./sink.ts";
+
+const quiet = createLogger({ level: "error", pretty: false, write: () => {} });
+const encoder = new TextEncoder();
+
+function record(partition: number, offset: number, value: string | null): SinkRecord {
+  return {
+    topic: "t",
+    partition,
+    offset: String(offset),
+    key: encoder.encode("CUST-001"),
+    value: value === null ? null : encoder.encode(value),
+    timestampMs: 0,
+  };
+}
+
+const reading = (n: number, hr = 70) =>
+  `{"customer_id":"CUST-${n}","timestamp":"2026-01-01T00:00:${String(n % 60).padStart(2, "0")}Z","heart_rate":${hr}}`;
+
+/** A store double that records every call and fails on demand. */
+class FakeStore {
+  calls: { readings: StoredReading[]; deadLetters: DeadLetter[] }[] = [];
+  stored: StoredReading[] = [];
+  letters: DeadLetter[] = [];
+  failures: unknown[] = [];
+  refuse: (r: StoredReading) => boolean = () => false;
+
+  writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult> {
+    this.calls.push({ readings, deadLetters });
+    const failure = this.failures.shift();
+    if (failure !== undefined) return Promise.reject(failure);
+    if (readings.some(this.refuse)) {
+      return Promise.reject(Object.assign(new Error("value out of range"), { code: "22003" }));
+    }
+    this.stored.push(...readings);
+    this.letters.push(...deadLetters);
+    return Promise.resolve({
+      inserted: readings.length,
+      duplicates: 0,
+      rejected: deadLetters.length,
+      rejectedDuplicates: 0,
+    });
+  }
+}
+
+function sink(store: FakeStore, options: Partial<ConstructorParameters<typeof Sink>[0]> = {}) {
+  return new Sink({
+    store,
+    validate: createValidator({}, () => Date.UTC(2026, 0, 2)),
+    batchSize: 100,
+    batchWaitMs: 5,
+    log: quiet,
+    initialRetryMs: 1,
+    maxRetryMs: 4,
+    ...options,
+  });
+}
+
+Deno.test("Sink.submit() resolves only after the batch holding its records is written", async () => {
+  const store = new FakeStore();
+  const s = sink(store);
+  let done = false;
+  const p = s.submit([record(0, 0, reading(1))]).then(() => done = true);
+  assert.equal(store.calls.length, 0);
+  assert.equal(done, false);
+  await p;
+  assert.equal(store.calls.length, 1);
+  assert.equal(store.stored.length, 1);
+});
+
+Deno.test("Sink groups submissions from several partitions into one transaction", async () => {
+  const store = new FakeStore();
+  const s = sink(store, { batchWaitMs: 20 });
+  await Promise.all([0, 1, 2].map((p) => s.submit([record(p, 10, reading(p)), record(p, 11, reading(p + 10))])));
+  assert.equal(store.calls.length, 1);
+  assert.equal(store.calls[0]!.readings.length, 6);
+  assert.deepEqual(store.calls[0]!.readings.map((r) => `${r.partition}:${r.offset}`).sort(), [
+    "0:10",
+    "0:11",
+    "1:10",
+    "1:11",
+    "2:10",
+    "2:11",
+  ]);
+});
+
+Deno.test("Sink writes at once when a batch reaches batchSize, without waiting batchWaitMs", async () => {
+  const store = new FakeStore();
+  const s = sink(store, { batchSize: 3, batchWaitMs: 60_000 });
+  await s.submit([0, 1, 2].map((i) => record(0, i, reading(i))));
+  assert.equal(store.calls.length, 1);
+});
+
+Deno.test("Sink sends invalid records to the dead letters with their raw bytes, position and reasons", async () => {
+  const store = new FakeStore();
+  const stats: BatchStats[] = [];
+  const s = sink(store, { onBatch: (b) => stats.push(b) });
+  await s.submit([
+    record(3, 7, "not json"),
+    record(3, 8, reading(1, 400)),
+    record(3, 9, null),
+    record(3, 10, reading(2)),
+  ]);
+  assert.deepEqual(store.letters.map((l) => [l.partition, l.offset, l.reasons[0]!.code]), [
+    [3, "7", "not_json"],
+    [3, "8", "heart_rate_out_of_range"],
+    [3, "9", "empty"],
+  ]);
+  assert.equal(new TextDecoder().decode(store.letters[0]!.value!), "not json");
+  assert.equal(store.stored.length, 1);
+  assert.deepEqual(stats[0]!.reasons, { not_json: 1, heart_rate_out_of_range: 1, empty: 1 });
+  assert.equal(stats[0]!.records, 4);
+});
+
+Deno.test("Sink retries connection failures with backoff, reports not ready meanwhile, and loses nothing", async () => {
+  const store = new FakeStore();
+  const lost = Object.assign(new Error("Connection terminated unexpectedly"), {});
+  store.failures.push(
+    lost,
+    lost,
+    Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" }),
+  );
+  const readiness: boolean[] = [];
+  let keepAlives = 0;
+  const stats: BatchStats[] = [];
+  const s = sink(store, { onReadyChange: (r) => readiness.push(r), onBatch: (b) => stats.push(b) });
+  await s.submit([record(0, 0, reading(1)), record(0, 1, reading(2))], () => {
+    keepAlives++;
+    return Promise.resolve();
+  });
+  assert.equal(store.calls.length, 4);
+  assert.equal(store.stored.length, 2);
+  assert.deepEqual(readiness, [false, true]);
+  assert.equal(keepAlives, 3);
+  assert.equal(stats[0]!.retries, 3);
+  assert.equal(s.ready, true);
+});
+
+Deno.test("Sink isolates a record the database refuses and stores it as rejected_by_database, storing the rest", async () => {
+  const store = new FakeStore();
+  store.refuse = (r) => r.customerId === "CUST-5";
+  const s = sink(store);
+  const records = Array.from({ length: 10 }, (_, i) => record(1, 100 + i, reading(i)));
+  records.push(record(1, 200, "[]"));
+  await s.submit(records);
+  assert.deepEqual(
+    store.stored.map((r) => r.customerId).sort(),
+    [0, 1, 2, 3, 4, 6, 7, 8, 9].map((i) => `CUST-${i}`).sort(),
+  );
+  const refused = store.letters.find((l) => l.reasons[0]!.code === "rejected_by_database");
+  assert.ok(refused);
+  assert.equal(refused.offset, "105");
+  assert.equal(new TextDecoder().decode(refused.value!), reading(5));
+  assert.match(refused.reasons[0]!.detail, /value out of range/);
+  assert.ok(store.letters.some((l) => l.offset === "200" && l.reasons[0]!.code === "not_object"));
+});
+
+Deno.test("Sink.submit() rejects when its signal aborts while the database is down, so offsets stay uncommitted", async () => {
+  const store = new FakeStore();
+  for (let i = 0; i < 1000; i++) store.failures.push(new Error("connect ECONNREFUSED 127.0.0.1:5432"));
+  const controller = new AbortController();
+  const s = sink(store, { signal: controller.signal, maxRetryMs: 2 });
+  const p = s.submit([record(0, 0, reading(1))]);
+  setTimeout(() => controller.abort(new DOMException("stop", "AbortError")), 30);
+  await assert.rejects(p, { name: "AbortError" });
+  assert.equal(store.stored.length, 0);
+  assert.equal(s.ready, false);
+});
+
+Deno.test("Sink.close() writes what is pending", async () => {
+  const store = new FakeStore();
+  const s = sink(store, { batchWaitMs: 60_000 });
+  const p = s.submit([record(0, 0, reading(1))]);
+  await s.close();
+  await p;
+  assert.equal(store.stored.length, 1);
+  await assert.rejects(s.submit([record(0, 1, reading(2))]), /closed/);
+});
+
+Deno.test("isDataError() is true only for SQLSTATE classes 22 and 23", async (t) => {
+  const cases: [unknown, boolean][] = [
+    [{ code: "22003" }, true],
+    [{ code: "23505" }, true],
+    [{ code: "22P05" }, true],
+    [{ code: "57P01" }, false],
+    [{ code: "08006" }, false],
+    [{ code: "42P01" }, false],
+    [new Error("Connection terminated"), false],
+    [null, false],
+  ];
+  for (const [error, expected] of cases) {
+    await t.step(JSON.stringify(error), () => assert.equal(isDataError(error), expected));
+  }
+});
