@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,KAFKA_GROUP_ID,LOG_LEVEL,DATABASE_URL,HEARTBEAT_PARTITIONS,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_FROM_BEGINNING --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:9464 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,KAFKA_GROUP_ID,LOG_LEVEL,DATABASE_URL,HEARTBEAT_PARTITIONS,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_FROM_BEGINNING,KAFKA_SESSION_TIMEOUT,HEARTBEAT_FAILPOINT,HEARTBEAT_METRICS_HOST,HEARTBEAT_METRICS_PORT --ignore-env
 /**
  * The consumer: a Kafka consumer-group member that validates every reading, stores valid ones in
  * PostgreSQL and rejected ones in the dead-letter table, in batches, and commits Kafka offsets
@@ -9,8 +9,10 @@
 import { fatal, loadConfig } from "./lib/cli.ts";
 import { consumerOptions } from "./lib/config.ts";
 import { startConsumer } from "./lib/consume.ts";
+import { startOpsServer } from "./lib/http.ts";
 import { createKafka, ensureTopic } from "./lib/kafka.ts";
 import { createLogger } from "./lib/log.ts";
+import { ConsumerMetrics } from "./lib/metrics.ts";
 import { databaseHost, requireNet } from "./lib/permissions.ts";
 import { formatCount, formatDuration, Progress } from "./lib/progress.ts";
 import { createValidator } from "./lib/reading.ts";
@@ -27,15 +29,22 @@ async function main(): Promise<void> {
   await requireNet(config.brokers, "--brokers (KAFKA_BROKERS)").catch((e: Error) => fatal(e.message, 2));
   await requireNet([databaseHost(config.databaseUrl)], "--database-url (DATABASE_URL)")
     .catch((e: Error) => fatal(e.message, 2));
+  const metrics = new ConsumerMetrics({ kafkaSilenceMs: config.sessionTimeout });
+  await using _ops = await startOpsServer(config, metrics, log).catch((e: Error) => fatal(e.message, 2));
   using shutdown = onShutdown(log, 30_000);
+  shutdown.signal.addEventListener("abort", () => metrics.stopping(), { once: true });
 
   const repository = Repository.connect(config.databaseUrl, {
     applicationName: "heartbeat-consumer",
-    onIdleError: (error) => log.warn("idle database connection failed", { error }),
+    onIdleError: (error) => {
+      metrics.databaseConnectionError();
+      log.warn("idle database connection failed", { error });
+    },
   });
   log.info("connecting", { database: redactUrl(config.databaseUrl), brokers: config.brokers, topic: config.topic });
   await waitForSchema(repository, log, shutdown.signal).catch((e: Error) => fatal(e.message));
   if (shutdown.signal.aborted) return;
+  metrics.setDatabaseReady(true);
 
   const totals = { records: 0, inserted: 0, duplicates: 0, rejected: 0, batches: 0 };
   const sink = new Sink({
@@ -45,7 +54,9 @@ async function main(): Promise<void> {
     batchWaitMs: config.batchWaitMs,
     log,
     signal: shutdown.signal,
+    onReadyChange: (ready) => metrics.setDatabaseReady(ready),
     onBatch: (b) => {
+      metrics.recordBatch(b);
       totals.records += b.records;
       totals.inserted += b.inserted;
       totals.duplicates += b.duplicates;
@@ -66,8 +77,11 @@ async function main(): Promise<void> {
     topic: config.topic,
     groupId: config.group,
     fromBeginning: config.fromBeginning,
+    sessionTimeoutMs: config.sessionTimeout,
+    pauseAfterDbCommitMs: config.failpoint,
     sink,
     log,
+    ...metrics.consumerHooks(),
   });
   const began = performance.now();
   const progress = new Progress(log, () => {

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,LOG_LEVEL,HEARTBEAT_CUSTOMERS,HEARTBEAT_RATE,HEARTBEAT_COUNT,HEARTBEAT_DURATION,HEARTBEAT_SEED,HEARTBEAT_START,HEARTBEAT_ANOMALY_RATE,HEARTBEAT_INVALID_RATE,HEARTBEAT_PARTITIONS,HEARTBEAT_PRODUCER_BATCH_SIZE,HEARTBEAT_PRODUCER_LINGER_MS,HEARTBEAT_COMPRESSION,HEARTBEAT_DRY_RUN --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:9465 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,LOG_LEVEL,HEARTBEAT_CUSTOMERS,HEARTBEAT_RATE,HEARTBEAT_COUNT,HEARTBEAT_DURATION,HEARTBEAT_SEED,HEARTBEAT_START,HEARTBEAT_ANOMALY_RATE,HEARTBEAT_INVALID_RATE,HEARTBEAT_PARTITIONS,HEARTBEAT_PRODUCER_BATCH_SIZE,HEARTBEAT_PRODUCER_LINGER_MS,HEARTBEAT_COMPRESSION,HEARTBEAT_DRY_RUN,HEARTBEAT_METRICS_HOST,HEARTBEAT_METRICS_PORT --ignore-env
 /**
  * The producer: simulates heart-rate monitors and publishes their readings to Kafka (keyed by
  * customer, batched, compressed, idempotent), or prints them as NDJSON with `--dry-run`.
@@ -8,8 +8,10 @@
  */
 import { fatal, loadConfig } from "./lib/cli.ts";
 import { producerOptions } from "./lib/config.ts";
+import { startOpsServer } from "./lib/http.ts";
 import { createKafka, ensureTopic } from "./lib/kafka.ts";
 import { createLogger } from "./lib/log.ts";
+import { ProducerMetrics } from "./lib/metrics.ts";
 import { requireNet } from "./lib/permissions.ts";
 import { formatCount, formatDuration, Progress } from "./lib/progress.ts";
 import { Publisher } from "./lib/publisher.ts";
@@ -64,6 +66,9 @@ async function main(): Promise<void> {
   }
 
   await requireNet(config.brokers, "--brokers (KAFKA_BROKERS)").catch((e: Error) => fatal(e.message, 2));
+  const metrics = new ProducerMetrics();
+  await using _ops = await startOpsServer(config, metrics, log).catch((e: Error) => fatal(e.message, 2));
+  shutdown.signal.addEventListener("abort", () => metrics.stopping(), { once: true });
   const kafka = createKafka(config.brokers, "heartbeat-producer", log, config.logLevel === "debug");
   await ensureTopic(kafka, config.topic, config.partitions, log);
   let failed = 0;
@@ -74,9 +79,15 @@ async function main(): Promise<void> {
     lingerMs: config.lingerMs,
     compression: config.compression,
     log,
-    onFail: (n) => failed += n,
+    onAck: (n) => metrics.acknowledged(n),
+    onFail: (n) => {
+      failed += n;
+      metrics.failed(n);
+    },
   });
+  metrics.queued = () => publisher.queued;
   await publisher.connect();
+  metrics.setConnected(true);
   log.info("producing", {
     topic: config.topic,
     brokers: config.brokers,
@@ -118,6 +129,7 @@ async function main(): Promise<void> {
       if (ahead > 2) await sleep(ahead, shutdown.signal).catch(() => {});
       if (shutdown.signal.aborted) break;
       await publisher.send(m.key, m.value);
+      metrics.produced(1, m.truth.valid ? 0 : 1);
       sent++;
     }
     await publisher.close();
@@ -125,6 +137,7 @@ async function main(): Promise<void> {
     error = e;
   } finally {
     progress.stop();
+    metrics.setConnected(false);
   }
   const elapsed = (performance.now() - began) / 1000;
   const summary = {

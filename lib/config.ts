@@ -100,6 +100,8 @@ export const parse = {
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
     return Number(m[1]) * unit;
   }),
+  /** A host name or an IP address (IPv6 without brackets), e.g. `127.0.0.1`. */
+  host: z.string().trim().regex(/^[A-Za-z0-9._-]+$|^[0-9a-fA-F:]+$/, "expected a host name or IP address"),
   /** A TCP port, 0 meaning off. */
   port: z.string().trim().regex(/^\d+$/, "expected a port number").transform(Number)
     .pipe(z.number().int().min(0).max(65535, "expected a port number from 0 to 65535")),
@@ -230,6 +232,14 @@ const common = {
   },
 } satisfies OptionTable;
 
+const metricsHost = {
+  flag: "metrics-host",
+  env: "HEARTBEAT_METRICS_HOST",
+  help: "Address the metrics and health endpoint listens on (must be in --allow-net with the port)",
+  default: "127.0.0.1",
+  schema: parse.host,
+} satisfies OptionSpec;
+
 /** The producer's (simulator's) settings. */
 export const producerOptions = {
   ...common,
@@ -316,6 +326,14 @@ export const producerOptions = {
     boolean: true,
     schema: parse.boolean,
   },
+  metricsHost,
+  metricsPort: {
+    flag: "metrics-port",
+    env: "HEARTBEAT_METRICS_PORT",
+    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
+    default: "9465",
+    schema: parse.port,
+  },
 } satisfies OptionTable;
 
 /** The consumer's settings. */
@@ -370,6 +388,29 @@ export const consumerOptions = {
     default: "true",
     boolean: true,
     schema: parse.boolean,
+  },
+  sessionTimeout: {
+    flag: "session-timeout",
+    env: "KAFKA_SESSION_TIMEOUT",
+    help: "How long the group waits for a silent member before moving its partitions (6s to 5m)",
+    default: "30s",
+    schema: parse.duration.pipe(z.number().min(6_000, "expected at least 6s").max(300_000, "expected at most 5m")),
+  },
+  failpoint: {
+    flag: "failpoint",
+    env: "HEARTBEAT_FAILPOINT",
+    help: "Testing only: pause-after-db-commit:<ms> sleeps between the database commit and the offset commit",
+    default: "none",
+    schema: z.string().regex(/^(none|pause-after-db-commit:\d+)$/, "expected none or pause-after-db-commit:<ms>")
+      .transform((s) => s === "none" ? 0 : Number(s.split(":")[1])),
+  },
+  metricsHost,
+  metricsPort: {
+    flag: "metrics-port",
+    env: "HEARTBEAT_METRICS_PORT",
+    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
+    default: "9464",
+    schema: parse.port,
   },
 } satisfies OptionTable;
 

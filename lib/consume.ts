@@ -34,6 +34,16 @@ export interface ConsumeOptions {
   onLag?: (partition: number, lag: number) => void;
   /** Called after each committed partition batch. */
   onCommit?: (partition: number, nextOffset: string) => void;
+  /** Called whenever the broker answers: a fetch, a heartbeat, an offset commit, a group join. */
+  onAlive?: () => void;
+  /** Called when the consumer disconnects (on stop, and after a crash before kafkajs restarts it). */
+  onDisconnect?: () => void;
+  /** Called when the consumer crashes, with whether kafkajs restarts it. */
+  onCrash?: (restart: boolean) => void;
+  /** Session timeout in ms (default 30 s): how long a silent member keeps its partitions. */
+  sessionTimeoutMs?: number;
+  /** Testing only: ms to pause between the database commit and the offset commit (0 = never). */
+  pauseAfterDbCommitMs?: number;
 }
 
 /** A running consumer; {@link RunningConsumer.stop} stops it gracefully. */
@@ -58,7 +68,7 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
   const { kafka, topic, groupId, sink, log } = options;
   const consumer = kafka.consumer({
     groupId,
-    sessionTimeout: 30_000,
+    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     rebalanceTimeout: 60_000,
     heartbeatInterval: 3_000,
     maxBytesPerPartition: 1_048_576,
@@ -76,6 +86,18 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     log.error("kafka consumer crashed; kafkajs restarts it", { error: payload.error, restart: payload.restart });
   });
+  consumer.on(consumer.events.CRASH, ({ payload }) => options.onCrash?.(payload.restart));
+  // readiness: any answer from the broker shows the connection works
+  const alive = () => options.onAlive?.();
+  consumer.on(consumer.events.GROUP_JOIN, alive);
+  consumer.on(consumer.events.FETCH, alive);
+  consumer.on(consumer.events.HEARTBEAT, alive);
+  consumer.on(consumer.events.COMMIT_OFFSETS, alive);
+  consumer.on(consumer.events.DISCONNECT, () => {
+    assigned.clear();
+    options.onAssignment?.([]);
+    options.onDisconnect?.();
+  });
 
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: options.fromBeginning });
@@ -92,6 +114,15 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
       return;
     }
     const last = batch.messages[batch.messages.length - 1]!.offset;
+    if (options.pauseAfterDbCommitMs) {
+      // the fault tests kill the process here: stored in the database, offsets not yet committed
+      log.warn("failpoint: paused between the database commit and the offset commit", {
+        partition: batch.partition,
+        lastOffset: last,
+        pauseMs: options.pauseAfterDbCommitMs,
+      });
+      await new Promise((r) => setTimeout(r, options.pauseAfterDbCommitMs));
+    }
     const next = (BigInt(last) + 1n).toString();
     payload.resolveOffset(last);
     try {
@@ -110,16 +141,28 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     await heartbeat().catch(() => {});
   };
 
+  // A stop first lets the partition batches in hand finish (stored, then offsets committed), and
+  // takes no new ones; only then does it leave the group. Disconnecting first would leave stored
+  // records with uncommitted offsets (harmless, they would be skipped, but not a clean stop).
+  let stopping = false;
+  const inFlight = new Set<Promise<void>>();
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 16,
-    eachBatch,
+    eachBatch: (payload) => {
+      if (stopping) return Promise.resolve();
+      const handled = eachBatch(payload);
+      inFlight.add(handled);
+      return handled.finally(() => inFlight.delete(handled));
+    },
   });
 
   return {
     consumer,
     async stop() {
+      stopping = true;
+      await Promise.allSettled([...inFlight]);
       await consumer.disconnect();
     },
   };

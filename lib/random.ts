@@ -93,7 +93,7 @@ export class Random {
  * @example
  * ```ts
  * import { Random, uuidv7 } from "./random.ts";
- * uuidv7(Date.UTC(2026, 0, 1), new Random(1)); // "019b7691-d000-7...-...."
+ * uuidv7(Date.UTC(2026, 0, 1), new Random(1)); // "019b76da-a800-7...-...."
  * ```
  */
 export function uuidv7(epochMs: number, random: Random): string {

@@ -17,6 +17,7 @@
  * @module
  */
 import { z } from "zod";
+import { type Category, classify } from "./episodes.ts";
 
 /** Stable machine-readable reason codes for a rejected message; the README's rule table lists them. */
 export const REASON_CODES = [
@@ -63,6 +64,8 @@ export interface Reading {
   heartRate: number;
   /** Computed by the consumer: below 60 or above 100 bpm (60 and 100 are normal). */
   isAnomaly: boolean;
+  /** The reading's class (see lib/episodes.ts for the thresholds and their sources). */
+  category: Category;
   /** The producer's own `is_anomaly` flag as sent, or `null` when absent. Never trusted. */
   reportedAnomaly: boolean | null;
   /** The producer's `reading_id` (a UUID) or `null` when absent. */
@@ -371,6 +374,7 @@ export function createValidator(
           recordedAtMs: timestamp.epochMs,
           heartRate: heart_rate,
           isAnomaly: isAnomalous(heart_rate),
+          category: classify(heart_rate),
           reportedAnomaly: is_anomaly ?? null,
           readingId: reading_id === undefined ? null : reading_id.toLowerCase(),
         },

@@ -11,6 +11,7 @@
 // @ts-types="@types/pg"
 import pg from "pg";
 import { Buffer } from "node:buffer";
+import type { Alert, Beat, CustomerHistory } from "./episodes.ts";
 import type { Reading, Rejection } from "./reading.ts";
 
 /** A valid reading together with the Kafka position it was read from. */
@@ -53,10 +54,45 @@ export interface WriteResult {
 
 const INSERT_READINGS = `
 INSERT INTO readings (customer_id, recorded_at, heart_rate, is_anomaly, reported_anomaly,
-                      reading_id, kafka_partition, kafka_offset)
+                      reading_id, kafka_partition, kafka_offset, category)
 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::bool[], $5::bool[],
-                     $6::uuid[], $7::int4[], $8::int8[])
+                     $6::uuid[], $7::int4[], $8::int8[], $9::text[])
 ON CONFLICT DO NOTHING`;
+
+const UPSERT_ALERTS = `
+INSERT INTO alerts (customer_id, kind, started_at, opened_at, last_at, ended_at, peak, reading_count, severity,
+                    closed_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[],
+                     $6::timestamptz[], $7::float8[], $8::int4[], $9::text[], $10::timestamptz[])
+ON CONFLICT (customer_id, kind, started_at) DO UPDATE SET
+  last_at = greatest(alerts.last_at, EXCLUDED.last_at),
+  ended_at = coalesce(EXCLUDED.ended_at, alerts.ended_at),
+  closed_at = coalesce(EXCLUDED.closed_at, alerts.closed_at),
+  peak = CASE WHEN alerts.kind = 'bradycardia' THEN least(alerts.peak, EXCLUDED.peak)
+              ELSE greatest(alerts.peak, EXCLUDED.peak) END,
+  reading_count = greatest(alerts.reading_count, EXCLUDED.reading_count),
+  severity = CASE WHEN 'critical' IN (alerts.severity, EXCLUDED.severity) THEN 'critical' ELSE 'warning' END,
+  updated_at = now()`;
+
+const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+
+const OPEN_ALERTS = `
+SELECT DISTINCT ON (a.customer_id) a.customer_id, a.kind,
+       to_char(a.started_at AT TIME ZONE 'UTC', ${ISO}) AS started_at
+FROM alerts a JOIN unnest($1::text[], $2::timestamptz[]) AS c(customer_id, before) USING (customer_id)
+WHERE a.started_at < c.before AND (a.closed_at IS NULL OR a.closed_at >= c.before)
+ORDER BY a.customer_id, a.started_at DESC`;
+
+const HISTORY = `
+SELECT c.customer_id, to_char(h.recorded_at AT TIME ZONE 'UTC', ${ISO}) AS at,
+       (extract(epoch FROM h.recorded_at) * 1000)::float8 AS at_ms, h.heart_rate
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::int4[]) AS c(customer_id, before, since, lim)
+CROSS JOIN LATERAL (
+  SELECT recorded_at, heart_rate FROM readings r
+  WHERE r.customer_id = c.customer_id AND r.recorded_at < c.before AND r.recorded_at >= c.since
+  ORDER BY r.recorded_at DESC LIMIT c.lim
+) h
+ORDER BY c.customer_id, h.recorded_at`;
 
 const INSERT_DEAD_LETTERS = `
 INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp,
@@ -118,6 +154,9 @@ export class Repository {
     });
     // an idle client that loses its server emits 'error' on the pool; unhandled it kills the process
     pool.on("error", (error) => options.onIdleError?.(error));
+    // a checked-out client whose connection is cut (server restart, pg_terminate_backend) emits
+    // 'error' on itself as well as failing its query: the query's rejection is what we act on
+    pool.on("connect", (client) => client.on("error", () => {}));
     return new Repository(pool);
   }
 
@@ -125,7 +164,7 @@ export class Repository {
    * Writes valid readings and dead letters in one transaction. Duplicates (redelivered records)
    * are skipped by the primary keys and counted, never stored twice.
    */
-  async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult> {
+  async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[], alerts: Alert[] = []): Promise<WriteResult> {
     const client = await this.pool.connect();
     let broken = false;
     try {
@@ -139,6 +178,9 @@ export class Repository {
         text: INSERT_DEAD_LETTERS,
         values: deadLetterColumns(deadLetters),
       })).rowCount ?? 0;
+      if (alerts.length > 0) {
+        await client.query({ name: "upsert_alerts", text: UPSERT_ALERTS, values: alertColumns(alerts) });
+      }
       await client.query("COMMIT");
       return {
         inserted,
@@ -161,6 +203,61 @@ export class Repository {
   /** Runs a simple query and returns its rows; for tools and tests, not the hot path. */
   async query<R extends object>(text: string, values: unknown[] = []): Promise<R[]> {
     return (await this.pool.query(text, values)).rows as R[];
+  }
+
+  /**
+   * The history the episode tracker rebuilds a customer's state from: its alert open at `before`
+   * (one that started earlier and was not closed by then, even if it has closed since), and the
+   * readings before `before` since that alert started, or else the last `windowReadings` readings
+   * and every reading within `windowMs` before `before`.
+   */
+  async loadHistory(
+    customers: { customerId: string; before: string }[],
+    windowReadings: number,
+    windowMs: number,
+  ): Promise<Map<string, CustomerHistory>> {
+    const ids = customers.map((c) => c.customerId), befores = customers.map((c) => c.before);
+    const open = await this.query<{ customer_id: string; kind: Alert["kind"]; started_at: string }>(OPEN_ALERTS, [
+      ids,
+      befores,
+    ]);
+    const openBy = new Map(open.map((o) => [o.customer_id, o]));
+    // with an open alert: every reading since it started; else the last N readings, then (second
+    // pass) every reading within the time window, whichever reaches further back
+    const passes = [
+      customers.map((c) => openBy.get(c.customerId)?.started_at ?? "-infinity"),
+      customers.map((c) =>
+        openBy.has(c.customerId) ? "infinity" : new Date(Date.parse(c.before) - windowMs).toISOString()
+      ),
+    ];
+    const limits = [
+      customers.map((c) => openBy.has(c.customerId) ? 100_000 : windowReadings),
+      customers.map(() => 100_000),
+    ];
+    const beats = new Map<string, Map<number, Beat>>();
+    for (const [i, since] of passes.entries()) {
+      const rows = await this.query<{ customer_id: string; at: string; at_ms: number; heart_rate: number }>(HISTORY, [
+        ids,
+        befores,
+        since,
+        limits[i],
+      ]);
+      for (const r of rows) {
+        let m = beats.get(r.customer_id);
+        if (m === undefined) beats.set(r.customer_id, m = new Map());
+        m.set(r.at_ms, { at: r.at, atMs: r.at_ms, heartRate: r.heart_rate });
+      }
+    }
+    const out = new Map<string, CustomerHistory>();
+    for (const c of customers) {
+      const o = openBy.get(c.customerId);
+      const list = [...(beats.get(c.customerId)?.values() ?? [])].sort((a, b) => a.atMs - b.atMs);
+      out.set(c.customerId, {
+        open: o === undefined ? null : ({ customerId: c.customerId, kind: o.kind, startedAt: o.started_at } as Alert),
+        beats: list,
+      });
+    }
+    return out;
   }
 
   /** Checks the database answers (used by readiness). */
@@ -242,7 +339,7 @@ export function quoteIdent(name: string): string {
 function readingColumns(rows: StoredReading[]): unknown[] {
   const n = rows.length;
   const customer = new Array<string>(n), at = new Array<string>(n), hr = new Array<number>(n);
-  const anomaly = new Array<boolean>(n), reported = new Array<boolean | null>(n);
+  const anomaly = new Array<boolean>(n), reported = new Array<boolean | null>(n), category = new Array<string>(n);
   const id = new Array<string | null>(n), partition = new Array<number>(n), offset = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
@@ -250,12 +347,28 @@ function readingColumns(rows: StoredReading[]): unknown[] {
     at[i] = r.recordedAt;
     hr[i] = r.heartRate;
     anomaly[i] = r.isAnomaly;
+    category[i] = r.category;
     reported[i] = r.reportedAnomaly;
     id[i] = r.readingId;
     partition[i] = r.partition;
     offset[i] = r.offset;
   }
-  return [customer, at, hr, anomaly, reported, id, partition, offset];
+  return [customer, at, hr, anomaly, reported, id, partition, offset, category];
+}
+
+function alertColumns(rows: Alert[]): unknown[] {
+  return [
+    rows.map((a) => a.customerId),
+    rows.map((a) => a.kind),
+    rows.map((a) => a.startedAt),
+    rows.map((a) => a.openedAt),
+    rows.map((a) => a.lastAt),
+    rows.map((a) => a.endedAt),
+    rows.map((a) => a.peak),
+    rows.map((a) => a.readings),
+    rows.map((a) => a.severity),
+    rows.map((a) => a.closedAt),
+  ];
 }
 
 function deadLetterColumns(rows: DeadLetter[]): unknown[] {

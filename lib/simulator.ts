@@ -125,8 +125,15 @@ interface Customer {
   walk: number;
   step: number;
   activity: Activity | null;
+  /** The anomaly episode the latest reading belongs to (still set on an episode's last reading). */
+  episode: EpisodeKind | null;
   lastMs: number;
+  /** Readings left before another anomaly episode may start (a heart does not flap). */
+  cooldown: number;
 }
+
+/** Readings after an anomaly episode before another may start, so that episodes stay distinct. */
+const EPISODE_COOLDOWN = 30;
 
 /** Activity: light exercise, kept under the anomaly threshold (it is not an anomaly). */
 const ACTIVITY_CHANCE = 0.002;
@@ -193,7 +200,9 @@ export class Simulator {
         walk: 0,
         step: 0,
         activity: null,
+        episode: null,
         lastMs: options.startMs,
+        cooldown: 0,
       };
     });
   }
@@ -232,7 +241,7 @@ export class Simulator {
     }
     const value = `{"customer_id":"${c.id}","timestamp":"${recordedAt}","heart_rate":${heartRate},` +
       `"is_anomaly":${isAnomaly},"reading_id":"${readingId}"}`;
-    const episode = c.activity !== null && c.activity.kind !== "activity" ? c.activity.kind : null;
+    const episode = c.episode;
     return {
       seq,
       key: c.id,
@@ -272,10 +281,13 @@ export class Simulator {
     c.walk += -0.02 * c.walk + r.gaussian(0, 0.25);
     c.walk = Math.max(-4, Math.min(4, c.walk));
     const drift = 2 * Math.sin(c.driftPhase + (2 * Math.PI * c.step) / c.driftPeriod) + c.walk;
-    const base = c.resting + drift;
+    // the resting level never drifts into bradycardia: only injected episodes are anomalies, so
+    // the ground truth is exact (noise alone crosses 60 bpm rarely, and only for single readings)
+    const base = Math.max(65, c.resting + drift);
 
+    if (c.cooldown > 0) c.cooldown--;
     if (c.activity === null) {
-      if (this.#options.anomalyRate > 0 && r.chance(this.#options.anomalyRate)) {
+      if (this.#options.anomalyRate > 0 && r.chance(this.#options.anomalyRate) && c.cooldown === 0) {
         const kind: EpisodeKind = r.chance(0.5) ? "bradycardia" : "tachycardia";
         c.activity = {
           kind,
@@ -298,6 +310,7 @@ export class Simulator {
     }
     let level = base;
     const a = c.activity;
+    c.episode = a !== null && a.kind !== "activity" ? a.kind : null;
     if (a !== null) {
       if (a.at === 0) a.startMs = timeMs;
       const remaining = a.length - a.at;
@@ -307,6 +320,7 @@ export class Simulator {
       c.lastMs = timeMs;
       if (a.at >= a.length) {
         this.#report(c, a, a.at);
+        if (a.kind !== "activity") c.cooldown = EPISODE_COOLDOWN;
         c.activity = null;
       }
     }
@@ -371,8 +385,11 @@ export class Simulator {
         });
       case "timestamp_without_zone":
         return body({ timestamp: recordedAt.slice(0, -1) });
-      case "timestamp_in_future":
-        return body({ timestamp: `${Number(recordedAt.slice(0, 4)) + 10}${recordedAt.slice(4)}` });
+      case "timestamp_in_future": {
+        // ten years on; 29 February becomes the 28th, as that later year is not a leap year
+        const later = `${Number(recordedAt.slice(0, 4)) + 10}${recordedAt.slice(4)}`;
+        return body({ timestamp: later.replace("-02-29T", "-02-28T") });
+      }
       case "bad_customer_id":
         return body({
           customer_id: r.pick(["", "CUST-001'; DROP TABLE readings;--", "CUST 001", "C".repeat(65), "CUST-\u0000-1"]),

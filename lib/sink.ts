@@ -14,6 +14,7 @@
  *
  * @module
  */
+import type { Alert, AlertEvent, EpisodeTracker } from "./episodes.ts";
 import type { Logger } from "./log.ts";
 import type { Rejection, Validator } from "./reading.ts";
 import type { DeadLetter, StoredReading, WriteResult } from "./repository.ts";
@@ -37,8 +38,8 @@ export interface SinkRecord {
 
 /** Where batches go: the repository, or a test double in unit tests. */
 export interface BatchStore {
-  /** Writes readings and dead letters in one transaction. */
-  writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult>;
+  /** Writes readings, dead letters and alert upserts in one transaction. */
+  writeBatch(readings: StoredReading[], deadLetters: DeadLetter[], alerts?: Alert[]): Promise<WriteResult>;
 }
 
 /** What one written batch contained, for metrics and logs. */
@@ -53,6 +54,8 @@ export interface BatchStats extends WriteResult {
   reasons: Record<string, number>;
   /** Readings in the batch: epoch ms of each reading's timestamp (for delay histograms). */
   readingTimesMs: number[];
+  /** Episode events the batch caused (opened and closed alerts). */
+  events: AlertEvent[];
 }
 
 /** Options of a {@link Sink}. */
@@ -77,6 +80,13 @@ export interface SinkOptions {
   onBatch?: (stats: BatchStats) => void;
   /** Called when readiness changes (false while the database fails). */
   onReadyChange?: (ready: boolean) => void;
+  /** Detects sustained episodes; its alerts are written in the batch's transaction. */
+  episodes?: EpisodeTracker;
+  /**
+   * Called with the batch's episode events after its transaction committed and before its
+   * records are acknowledged (so offsets are committed only after the events went out).
+   */
+  publishEvents?: (events: AlertEvent[]) => Promise<void>;
 }
 
 interface Waiter {
@@ -235,7 +245,12 @@ export class Sink {
         }
       }
     };
-    const result = await this.#writeSplitting(p.readings, p.deadLetters, attempt);
+    const episodes = this.#o.episodes;
+    const tracked = episodes === undefined || p.readings.length === 0
+      ? { alerts: [], events: [] }
+      : await attempt(() => episodes.process(p.readings));
+    const result = await this.#writeSplitting(p.readings, p.deadLetters, attempt, tracked.alerts);
+    if (tracked.events.length > 0) await this.#o.publishEvents?.(tracked.events);
     this.#o.onBatch?.({
       ...result,
       records: p.records,
@@ -243,6 +258,7 @@ export class Sink {
       retries,
       reasons: p.reasons,
       readingTimesMs: p.readings.map((r) => r.recordedAtMs),
+      events: tracked.events,
     });
   }
 
@@ -251,12 +267,23 @@ export class Sink {
     readings: QueuedReading[],
     deadLetters: DeadLetter[],
     attempt: <T>(fn: () => Promise<T>) => Promise<T>,
+    alerts: Alert[] = [],
   ): Promise<WriteResult> {
     try {
-      return await attempt(() => this.#o.store.writeBatch(readings, deadLetters));
+      return await attempt(() => this.#o.store.writeBatch(readings, deadLetters, alerts));
     } catch (error) {
       if (!isDataError(error)) throw error;
       const total = readings.length + deadLetters.length;
+      if (total === 0) {
+        // only alert rows left and the database refuses them: they are derived data, rebuilt
+        // from the readings; say so loudly rather than block the partition
+        this.#o.log.error("database refused alert rows; they were not stored", { error, alerts: alerts.length });
+        return { inserted: 0, duplicates: 0, rejected: 0, rejectedDuplicates: 0 };
+      }
+      if (total === 1 && alerts.length > 0) {
+        // the record may be fine and the alerts the problem: try the record alone first
+        return await this.#writeSplitting(readings, deadLetters, attempt);
+      }
       if (total === 1) return await this.#refused(readings, deadLetters, error, attempt);
       this.#o.log.warn("database refused a batch; splitting it to find the record", { error, records: total });
       const half = (xs: unknown[]) => Math.ceil(xs.length / 2);
@@ -264,6 +291,7 @@ export class Sink {
         readings.slice(0, half(readings)),
         deadLetters.slice(0, half(deadLetters)),
         attempt,
+        alerts,
       );
       const b = await this.#writeSplitting(
         readings.slice(half(readings)),

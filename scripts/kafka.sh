@@ -5,6 +5,7 @@
 #   scripts/kafka.sh start   # fetch, format (first time) and start; waits until it listens
 #   scripts/kafka.sh stop    # stop the broker started by `start`
 #   scripts/kafka.sh status  # exit 0 when the broker port answers
+#   scripts/kafka.sh owned   # exit 0 when the running broker was started by this script
 #   scripts/kafka.sh reset   # stop and delete the data folder
 #
 # Environment: KAFKA_VERSION (default below, the same as docker-compose.yml), KAFKA_HOME (jar cache),
@@ -120,6 +121,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) port_open "$KAFKA_PORT" ;;
+  owned) [[ -f "$KAFKA_DATA/kafka.pid" ]] && kill -0 "$(cat "$KAFKA_DATA/kafka.pid")" 2>/dev/null ;;
   reset) stop; rm -rf "$KAFKA_DATA" ;;
-  *) echo "usage: $0 fetch|start|stop|status|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|stop|status|owned|reset" >&2; exit 2 ;;
 esac

@@ -8,6 +8,8 @@ CREATE TABLE IF NOT EXISTS readings (
   recorded_at      timestamptz      NOT NULL,
   heart_rate       double precision NOT NULL CHECK (heart_rate >= 0),
   is_anomaly       boolean          NOT NULL,            -- computed by the consumer: < 60 or > 100 bpm
+  category         text             NOT NULL,            -- critical_low < 40 <= bradycardia < 60 <= normal
+                                                         -- <= 100 < tachycardia <= 150 < critical_high
   reported_anomaly boolean,                             -- the producer's own is_anomaly, as sent
   reading_id       uuid,                                -- the producer's reading_id, when sent
   kafka_partition  integer          NOT NULL,           -- where the reading was read from
@@ -37,3 +39,25 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 
 CREATE INDEX IF NOT EXISTS dead_letters_rejected_at_idx ON dead_letters (rejected_at);
+
+-- Sustained episodes (alerts) found by the consumer. An alert's identity is the customer, the kind
+-- and the timestamp of its first abnormal reading: detection is a pure function of the reading
+-- sequence, so a redelivered batch upserts the same rows instead of opening an episode twice.
+CREATE TABLE IF NOT EXISTS alerts (
+  customer_id    text             NOT NULL,
+  kind           text             NOT NULL CHECK (kind IN ('bradycardia', 'tachycardia')),
+  started_at     timestamptz      NOT NULL,            -- first abnormal reading
+  opened_at      timestamptz      NOT NULL,            -- the reading that made it an episode
+  last_at        timestamptz      NOT NULL,            -- latest abnormal reading so far
+  ended_at       timestamptz,                          -- last abnormal reading once ended; null while open
+  closed_at      timestamptz,                          -- the reading that ended it; null while open
+  peak           double precision NOT NULL,            -- lowest (bradycardia) or highest (tachycardia) bpm
+  reading_count  integer          NOT NULL,            -- abnormal readings in it
+  severity       text             NOT NULL CHECK (severity IN ('warning', 'critical')),
+  detected_at    timestamptz      NOT NULL DEFAULT now(), -- when the consumer stored it first
+  updated_at     timestamptz      NOT NULL DEFAULT now(),
+  PRIMARY KEY (customer_id, kind, started_at)
+);
+
+CREATE INDEX IF NOT EXISTS alerts_open_idx ON alerts (customer_id) WHERE closed_at IS NULL;
+CREATE INDEX IF NOT EXISTS alerts_started_at_idx ON alerts (started_at);

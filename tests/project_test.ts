@@ -1,12 +1,14 @@
 /**
  * Checks that hold the project together: the README's tables match the code, permissions are
- * written the same way in deno.json tasks and script shebangs, and CI runs the README's test
- * command.
+ * written the same way in deno.json tasks, script shebangs and compile tasks, and both CIs
+ * (.ci/run and the GitHub workflow) run the same commands, the README's test command among them.
  */
 import assert from "node:assert/strict";
 import { consumerOptions, envNames, producerOptions } from "../lib/config.ts";
 import { REASON_CODES } from "../lib/reading.ts";
 import { renderReadme } from "../scripts/docs.ts";
+import { parse } from "yaml";
+import { checkArgs, COMPILE_TASKS } from "../scripts/compile_check.ts";
 import { taskArgs } from "./tasks.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
@@ -88,4 +90,93 @@ Deno.test("CI runs the README's test command with CI=true", async () => {
   assert.equal(command, "deno task test");
   assert.ok(ci.split("\n").some((l) => l.trim() === command), ".ci/run runs the README's test command");
   assert.match(ci, /export CI=true/);
+});
+
+/** The `deno compile ...` words of a task (tests/tasks.ts reads `deno run` tasks the same way). */
+async function compileWords(task: string): Promise<string[]> {
+  const config = JSON.parse(await read("deno.json"));
+  const command: string | undefined = config.tasks?.[task];
+  assert.ok(command !== undefined, `deno.json has a ${task} task`);
+  return command.trim().split(/\s+/);
+}
+
+Deno.test("deno task compile builds both binaries with exactly the permission flags of the run tasks", async (t) => {
+  const config = JSON.parse(await read("deno.json"));
+  assert.equal(config.tasks.compile, COMPILE_TASKS.map((task) => `deno task ${task}`).join(" && "));
+  for (
+    const [task, run, binary] of [["compile:producer", "producer", "heartbeat-producer"], [
+      "compile:consumer",
+      "consumer",
+      "heartbeat-consumer",
+    ]] as const
+  ) {
+    await t.step(`${task} ↔ ${run}`, async () => {
+      const words = await compileWords(task);
+      assert.deepEqual(words.slice(0, 2), ["deno", "compile"]);
+      const runArgs = await taskArgs(run);
+      assert.equal(words.at(-1), runArgs.at(-1), `${task} compiles the script ${run} runs`);
+      assert.deepEqual(
+        permissionFlags(words),
+        permissionFlags(runArgs),
+        `${task} must bake in the permission flags of deno task ${run}: copy them from it`,
+      );
+      assert.equal(words[words.indexOf("--output") + 1], `dist/${binary}`);
+      // compile:check runs the same command with only the output moved
+      const checked = checkArgs(words.join(" "), ".cache/compile-check");
+      assert.deepEqual(permissionFlags(checked), permissionFlags(runArgs));
+      assert.equal(checked[checked.indexOf("--output") + 1], `.cache/compile-check/${binary}`);
+    });
+  }
+});
+
+interface WorkflowStep {
+  name?: string;
+  uses?: string;
+  run?: string;
+  with?: Record<string, unknown>;
+}
+
+interface WorkflowJob {
+  env?: Record<string, unknown>;
+  services?: Record<string, { image: string; ports?: string[]; env?: Record<string, unknown> }>;
+  steps: WorkflowStep[];
+}
+
+/** The commands of a shell script or a `run:` block, one per line, without blanks and comments. */
+function commands(script: string): string[] {
+  return script.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+}
+
+Deno.test("the GitHub workflow runs .ci/run's deno commands and the README's test command against Kafka and PostgreSQL", async () => {
+  const workflow = parse(await read(".github/workflows/ci.yml")) as { jobs: Record<string, WorkflowJob> };
+  const jobs = Object.values(workflow.jobs);
+  const job = jobs.find((j) => j.steps.some((s) => commands(s.run ?? "").includes("deno task test")));
+  assert.ok(job, "a job runs deno task test");
+  const runs = job.steps.flatMap((s) => commands(s.run ?? ""));
+
+  const readme = await read("README.md");
+  const testCommand = /## Test it\s+```sh\n([^\n]+)\n```/.exec(readme)?.[1];
+  assert.equal(testCommand, "deno task test");
+  assert.ok(runs.includes(testCommand), "ci.yml runs the README's test command");
+  const gate = commands(await read(".ci/run")).filter((l) => /^deno (fmt|lint|task)\b/.test(l));
+  assert.ok(gate.length >= 4, `.ci/run's deno commands: ${gate.join("; ")}`);
+  for (const command of gate) assert.ok(runs.includes(command), `ci.yml runs \`${command}\` as .ci/run does`);
+  // the same order as .ci/run
+  assert.deepEqual(runs.filter((r) => gate.includes(r)), gate);
+
+  assert.equal(String(job.env?.CI), "true", "CI=true: a missing service fails the tests");
+  assert.ok(job.steps.some((s) => s.uses === "denoland/setup-deno@v2"), "Deno's official setup action, v2");
+  const frozen = runs.findIndex((r) => /^deno install --frozen\b/.test(r));
+  assert.ok(frozen >= 0 && frozen < runs.indexOf(gate[0]!), "the lockfile is checked frozen before anything runs");
+
+  const kafkaVersion = /^KAFKA_VERSION="\$\{KAFKA_VERSION:-([^}]+)\}"$/m.exec(await read("scripts/kafka.sh"))?.[1];
+  const services = Object.values(job.services ?? {});
+  const kafka = services.find((s) => s.image.startsWith("apache/kafka:"));
+  assert.equal(kafka?.image, `apache/kafka:${kafkaVersion}`, "the Kafka scripts/kafka.sh runs");
+  assert.deepEqual(kafka.ports, ["9092:9092"]);
+  assert.equal(kafka.env?.KAFKA_ADVERTISED_LISTENERS, "PLAINTEXT://127.0.0.1:9092");
+  assert.match(String(kafka.env?.KAFKA_PROCESS_ROLES), /^broker,controller$/, "KRaft, no ZooKeeper");
+  const postgres = services.find((s) => s.image.startsWith("postgres:"));
+  assert.equal(postgres?.image, "postgres:15");
+  assert.deepEqual(postgres.ports, ["5432:5432"]);
 });

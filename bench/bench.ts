@@ -1,0 +1,1049 @@
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432 --allow-read=. --allow-write=bench/results --allow-run=deno,java,cat,ps --allow-env=HOME --ignore-env
+/**
+ * `deno task bench`: throughput, latency and memory of the pipeline against the real local Kafka
+ * broker and PostgreSQL server, every figure measured in the same run as its reference so that
+ * the ratios hold on a noisy shared machine. Prints a table and writes the figures as JSON to
+ * `bench/results/<UTC timestamp>.json` and `bench/results/latest.json`.
+ *
+ * Phases (docs/performance.md explains each and how to read it):
+ * 1. ceiling: `COPY ... FROM STDIN` of the very rows the sink will store, fresh database;
+ * 2. baselines: the reference's one INSERT per message with a new connection each, and one INSERT
+ *    per row on one connection (smaller samples: they are slow);
+ * 3. producer: the real producer script fills a topic (`--readings` messages, 1% invalid) at full
+ *    speed; its "done" line gives readings/s to acknowledged; then Kafka's Java perf tool sends the
+ *    same count of same-size records with the same guarantees;
+ * 4. sink: the real consumer script(s) drain that topic into a fresh database, from process start
+ *    to every row committed; once with 1 consumer, once with 2 in one group (scaling);
+ * 5. latency: consumer running, producer live at 1,000 and 10,000 readings/s; percentiles of
+ *    `ingested_at - recorded_at` computed in SQL;
+ * 6. soak (only with `--soak`): consumer memory over a long live run, and its slope.
+ *
+ * Requires the permissions in the shebang: the two services, `deno` (the scripts), `java` (the
+ * perf tool), `cat`/`ps` (Deno wants `--allow-all` to read `/proc`, so memory is read through
+ * `cat`), `HOME` (the Kafka jars' default folder).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  buildDataset,
+  type Dataset,
+  exampleReading,
+  type ReadingColumns,
+  readingColumns,
+  type Workload,
+} from "./rows.ts";
+import {
+  checkpoint,
+  commitSpan,
+  connect,
+  copyCeiling,
+  countRows,
+  freshDatabase,
+  insertPerMessageNewConnection,
+  insertPerRowOneConnection,
+  type LatencyStats,
+  latencyStats,
+  serverVersion,
+  tableColumns,
+} from "./db.ts";
+import { type BenchAdmin, connectAdmin, type JavaPerfResult, javaProducerPerf } from "./kafka.ts";
+import { childProcesses, commandLine, MemorySampler, spawnTask, type TaskProcess } from "./proc.ts";
+import { num, ratio, slope, table } from "./report.ts";
+
+const BROKER = "127.0.0.1:9092";
+const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
+const RESULTS = new URL("./results/", import.meta.url);
+const PHASES = ["ceiling", "baseline", "producer", "java", "sink", "scaling", "latency"] as const;
+type Phase = typeof PHASES[number];
+
+const USAGE = `usage: deno task bench [options]
+
+Measures the pipeline against the real Kafka (${BROKER}) and PostgreSQL (127.0.0.1:5432).
+
+  --readings N              messages in the pre-filled topic (default 1000000; --quick 50000)
+  --quick                   a fast smoke run of the whole harness (~1 minute)
+  --customers N             simulated fleet size (default 1000)
+  --seed N                  simulator seed (default 1)
+  --invalid-rate F          share of injected invalid messages (default 0.01)
+  --partitions N            partitions of the topics (default 6)
+  --copy-rows N             rows per COPY in the ceiling (default 5000)
+  --baseline-rows N         rows for the new-connection-per-message baseline (default 2000; --quick 300)
+  --baseline-single-rows N  rows for the one-connection INSERT-per-row baseline (default 20000; --quick 3000)
+  --consumers LIST          consumer counts of the sink runs (default 1,2)
+  --sink-variant ARGS       an extra 1-consumer sink run with these consumer flags, e.g. "--batch-size 20000"
+                            (repeatable)
+  --latency-rates LIST      live rates of the latency runs (default 1000,10000)
+  --latency-duration D      length of each latency run (default 20s; --quick 6s)
+  --latency-warmup D        first part of each latency run left out of the percentiles (default 2s)
+  --latency-variant R:ARGS  an extra latency run at rate R with these consumer flags, e.g.
+                            "1000:--batch-wait-ms 10" (repeatable)
+  --cpu-prof                write a V8 CPU profile of the 1-consumer sink run's consumer to bench/results/profiles/
+  --soak D                  also run consumer + live producer for D (e.g. 10m) and report the memory slope
+  --soak-rate N             producer rate of the soak (default 5000)
+  --skip LIST               phases to leave out: ${PHASES.join(",")}
+  --kafka-libs DIR          Kafka jars for the Java perf tool (default $HOME/.cache/heartbeat/kafka-4.4.0/libs)
+  --help                    this text`;
+
+/** The benchmark's settings. */
+interface Options {
+  readings: number;
+  quick: boolean;
+  customers: number;
+  seed: number;
+  invalidRate: number;
+  partitions: number;
+  copyRows: number;
+  baselineRows: number;
+  baselineSingleRows: number;
+  consumers: number[];
+  sinkVariants: string[][];
+  latencyRates: number[];
+  latencyDurationMs: number;
+  latencyWarmupMs: number;
+  latencyVariants: { rate: number; args: string[] }[];
+  cpuProf: boolean;
+  soakMs: number;
+  soakRate: number;
+  skip: Set<Phase>;
+  kafkaLibs: string;
+}
+
+function fatal(message: string, code = 1): never {
+  console.error(`error: ${message}`);
+  Deno.exit(code);
+}
+
+function parseDurationMs(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (m === null) {
+    fatal(`Cannot parse ${what}: expected a duration like 500ms, 20s or 10m: current value is ${text}`, 2);
+  }
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+}
+
+function positive(text: string | undefined, fallback: number, what: string, integer = true): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!(n > 0) || (integer && !Number.isInteger(n))) {
+    fatal(`Cannot use ${what}: expected a ${integer ? "whole " : ""}number above 0: current value is ${text}`, 2);
+  }
+  return n;
+}
+
+function list(text: string | undefined, fallback: number[], what: string): number[] {
+  if (text === undefined) return fallback;
+  return text.split(",").map((s) => positive(s.trim(), 0, what));
+}
+
+function words(text: string): string[] {
+  return text.trim().split(/\s+/).filter((w) => w !== "");
+}
+
+function parseOptions(args: string[]): Options {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      options: {
+        readings: { type: "string" },
+        quick: { type: "boolean" },
+        customers: { type: "string" },
+        seed: { type: "string" },
+        "invalid-rate": { type: "string" },
+        partitions: { type: "string" },
+        "copy-rows": { type: "string" },
+        "baseline-rows": { type: "string" },
+        "baseline-single-rows": { type: "string" },
+        consumers: { type: "string" },
+        "sink-variant": { type: "string", multiple: true },
+        "latency-rates": { type: "string" },
+        "latency-duration": { type: "string" },
+        "latency-warmup": { type: "string" },
+        "latency-variant": { type: "string", multiple: true },
+        "cpu-prof": { type: "boolean" },
+        soak: { type: "string" },
+        "soak-rate": { type: "string" },
+        skip: { type: "string" },
+        "kafka-libs": { type: "string" },
+        help: { type: "boolean" },
+      },
+    });
+  } catch (error) {
+    fatal(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`, 2);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const quick = v.quick === true;
+  const invalidRate = v["invalid-rate"] === undefined ? 0.01 : Number(v["invalid-rate"]);
+  if (!(invalidRate >= 0 && invalidRate <= 1)) {
+    fatal(`Cannot use --invalid-rate: expected a number from 0 to 1: current value is ${v["invalid-rate"]}`, 2);
+  }
+  const skip = new Set<Phase>();
+  for (const s of (v.skip ?? "").split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+    if (!(PHASES as readonly string[]).includes(s)) {
+      fatal(`Cannot skip ${s}: expected one of ${PHASES.join(", ")}`, 2);
+    }
+    skip.add(s as Phase);
+  }
+  const home = Deno.env.get("HOME") ?? "";
+  return {
+    readings: positive(v.readings, quick ? 50_000 : 1_000_000, "--readings"),
+    quick,
+    customers: positive(v.customers, 1000, "--customers"),
+    seed: positive(v.seed, 1, "--seed"),
+    invalidRate,
+    partitions: positive(v.partitions, 6, "--partitions"),
+    copyRows: positive(v["copy-rows"], 5000, "--copy-rows"),
+    baselineRows: positive(v["baseline-rows"], quick ? 300 : 2000, "--baseline-rows"),
+    baselineSingleRows: positive(v["baseline-single-rows"], quick ? 3000 : 20_000, "--baseline-single-rows"),
+    consumers: list(v.consumers, [1, 2], "--consumers"),
+    sinkVariants: (v["sink-variant"] ?? []).map(words),
+    latencyRates: list(v["latency-rates"], [1000, 10_000], "--latency-rates"),
+    latencyDurationMs: parseDurationMs(v["latency-duration"] ?? (quick ? "6s" : "20s"), "--latency-duration"),
+    latencyWarmupMs: parseDurationMs(v["latency-warmup"] ?? (quick ? "1s" : "2s"), "--latency-warmup"),
+    latencyVariants: (v["latency-variant"] ?? []).map((s) => {
+      const m = /^(\d+):(.*)$/.exec(s);
+      if (m === null) fatal(`Cannot use --latency-variant: expected RATE:FLAGS: current value is ${s}`, 2);
+      return { rate: positive(m[1], 0, "--latency-variant rate"), args: words(m[2] ?? "") };
+    }),
+    cpuProf: v["cpu-prof"] === true,
+    soakMs: v.soak === undefined ? 0 : parseDurationMs(v.soak, "--soak"),
+    soakRate: positive(v["soak-rate"], 5000, "--soak-rate"),
+    skip,
+    kafkaLibs: v["kafka-libs"] ?? `${home}/.cache/heartbeat/kafka-4.4.0/libs`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// results
+
+interface Throughput {
+  rows: number;
+  ms: number;
+  perSecond: number;
+}
+
+interface ProducerRun {
+  /** From the producer's "done" line. */
+  acknowledged: number;
+  perSecond: number;
+  elapsedS: number;
+  /** Process start to exit, as the bench saw it. */
+  wallS: number;
+  peakMiB: number;
+  command: string;
+}
+
+interface SinkRun {
+  label: string;
+  consumers: number;
+  consumerArgs: string[];
+  records: number;
+  readings: number;
+  deadLetters: number;
+  verified: boolean;
+  /** Consumer process start to every row committed (proven by `provenBy`), seconds. */
+  wallS: number;
+  /** records / wallS: the headline figure. */
+  perSecond: number;
+  readingsPerSecond: number;
+  /** From the first batch transaction to every row committed (startup and group join left out). */
+  steadyPerSecond: number;
+  firstCommitAfterS: number;
+  batches: number;
+  provenBy: string;
+  peakMiB: number[];
+  memorySamples: [number, number][][];
+  processCheck: string;
+  profileDir?: string;
+}
+
+interface LatencyRun {
+  label: string;
+  rate: number;
+  consumerArgs: string[];
+  durationS: number;
+  acknowledged: number;
+  producerPerSecond: number;
+  warmupMs: number;
+  steady: LatencyStats;
+  all: LatencyStats;
+  consumerPeakMiB: number;
+  producerPeakMiB: number;
+}
+
+interface SoakRun {
+  rate: number;
+  durationS: number;
+  acknowledged: number;
+  consumerPeakMiB: number;
+  consumerStartMiB: number;
+  consumerEndMiB: number;
+  slopeMiBPerMin: number;
+  producerPeakMiB: number;
+  latency: LatencyStats;
+  samples: [number, number][];
+}
+
+interface Results {
+  ceiling?: Throughput & { copyRows: number };
+  baselineNewConnection?: Throughput;
+  baselineOneConnection?: Throughput;
+  producer?: ProducerRun;
+  javaRecordSize?: JavaPerfResult & { recordSize: number };
+  javaPayloads?: JavaPerfResult;
+  sink: SinkRun[];
+  latency: LatencyRun[];
+  soak?: SoakRun;
+}
+
+interface Target {
+  target: string;
+  measured: string;
+  pass: boolean | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the phases
+
+const live = new Set<TaskProcess>();
+const say = (msg: string) => console.error(`bench: ${msg}`);
+
+async function loadavg(): Promise<string> {
+  try {
+    const out = await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped", stderr: "null" }).output();
+    return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "n/a";
+  }
+}
+
+async function measureCeiling(
+  data: Dataset,
+  columns: ReadingColumns,
+  o: Options,
+  stamp: string,
+): Promise<Throughput & { copyRows: number }> {
+  await using db = await freshDatabase(PG_SERVER, `bench_ceiling_${stamp}`);
+  await checkpoint(PG_SERVER);
+  const ms = await copyCeiling(db.url, columns, data.readingChunks, data.deadLetterChunks);
+  const client = await connect(db.url);
+  try {
+    const counts = await countRows(client);
+    if (counts.readings !== data.readings || counts.deadLetters !== data.deadLetters) {
+      throw new Error(`COPY stored ${JSON.stringify(counts)}, expected ${data.readings} and ${data.deadLetters}`);
+    }
+  } finally {
+    await client.end();
+  }
+  const rows = data.readings + data.deadLetters;
+  return { rows, ms, perSecond: rows / (ms / 1000), copyRows: o.copyRows };
+}
+
+async function measureBaseline(
+  data: Dataset,
+  columns: ReadingColumns,
+  rows: number,
+  stamp: string,
+  newConnection: boolean,
+): Promise<Throughput> {
+  const sample = data.sample.slice(0, rows);
+  await using db = await freshDatabase(PG_SERVER, `bench_baseline_${newConnection ? "conn" : "one"}_${stamp}`);
+  await checkpoint(PG_SERVER);
+  const ms = newConnection
+    ? await insertPerMessageNewConnection(db.url, columns, sample)
+    : await insertPerRowOneConnection(db.url, columns, sample);
+  return { rows: sample.length, ms, perSecond: sample.length / (ms / 1000) };
+}
+
+function doneLine(p: TaskProcess) {
+  const done = p.lines.findLast((l) => l.msg === "done");
+  if (done === undefined) throw new Error(`${p.name} ended without its "done" line; last lines:\n${p.tail()}`);
+  return {
+    acknowledged: Number(done.acknowledged),
+    perSecond: Number(done.perSecond),
+    elapsedS: Number(done.elapsedS),
+  };
+}
+
+async function runProducer(name: string, args: string[]): Promise<{ run: ProducerRun; process: TaskProcess }> {
+  const p = await spawnTask("producer", name, args);
+  live.add(p);
+  const sampler = new MemorySampler(p.pid, 500);
+  const status = await p.status;
+  live.delete(p);
+  const peakMiB = await sampler.stop();
+  if (!status.success) throw new Error(`${name} exited with ${status.code}; last lines:\n${p.tail()}`);
+  const done = doneLine(p);
+  return {
+    run: {
+      ...done,
+      wallS: (performance.now() - p.startedAt) / 1000,
+      peakMiB,
+      command: `deno task producer ${args.join(" ")}`,
+    },
+    process: p,
+  };
+}
+
+/**
+ * Waits until every record is committed, proven by either the group's committed offsets (the
+ * consumer commits them only after the database COMMIT; checked every 200 ms, time taken after
+ * the answer) or the row count (every second, time taken when the query's snapshot starts).
+ */
+async function waitCommitted(
+  admin: BenchAdmin,
+  topic: string,
+  group: string,
+  url: string,
+  expected: number,
+  timeoutMs: number,
+  children: TaskProcess[],
+): Promise<{ atMs: number; by: string }> {
+  const client = await connect(url);
+  try {
+    const deadline = performance.now() + timeoutMs;
+    let tick = 0;
+    while (performance.now() < deadline) {
+      for (const c of children) {
+        if (!live.has(c)) throw new Error(`${c.name} exited early; last lines:\n${c.tail()}`);
+      }
+      if (await admin.caughtUp(topic, group)) return { atMs: performance.now(), by: "committed offsets" };
+      if (tick++ % 5 === 0) {
+        const at = performance.now();
+        const c = await countRows(client);
+        if (c.readings + c.deadLetters >= expected) return { atMs: at, by: "row count" };
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${expected} committed records`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function startConsumers(
+  n: number,
+  label: string,
+  topic: string,
+  group: string,
+  url: string,
+  extra: string[],
+  denoFlags: string[] = [],
+): Promise<{ procs: TaskProcess[]; samplers: MemorySampler[] }> {
+  const procs: TaskProcess[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = await spawnTask(
+      "consumer",
+      `${label} consumer ${i + 1}`,
+      // one metrics endpoint per port: the first consumer keeps the task's, the others turn theirs off
+      [
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--database-url",
+        url,
+        ...(i === 0 ? [] : ["--metrics-port", "0"]),
+        ...extra,
+      ],
+      { denoFlags },
+    );
+    live.add(p);
+    void p.status.then(() => live.delete(p));
+    procs.push(p);
+  }
+  return { procs, samplers: procs.map((p) => new MemorySampler(p.pid, 1000)) };
+}
+
+async function checkProcess(p: TaskProcess): Promise<string> {
+  const kids = await childProcesses(p.pid);
+  const cmd = await commandLine(p.pid);
+  const head = cmd.split(" ").slice(0, 2).join(" ");
+  return kids.length === 0
+    ? `pid ${p.pid} (${head} ...) is the deno runtime itself: no child processes`
+    : `pid ${p.pid} (${head} ...) has children ${kids.map((k) => `${k.pid} ${k.command}`).join(", ")}`;
+}
+
+async function measureSink(
+  admin: BenchAdmin,
+  data: Dataset,
+  topic: string,
+  consumers: number,
+  extra: string[],
+  stamp: string,
+  label: string,
+  profileDir?: string,
+): Promise<SinkRun> {
+  const slug = label.replace(/[^a-z0-9]+/gi, "_").toLowerCase();
+  await using db = await freshDatabase(PG_SERVER, `bench_sink_${slug}_${stamp}`);
+  await checkpoint(PG_SERVER);
+  const group = `bench-${slug}-${stamp}`;
+  const records = data.readings + data.deadLetters;
+  const denoFlags = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  const began = performance.now();
+  const startedWall = Date.now();
+  const { procs, samplers } = await startConsumers(consumers, label, topic, group, db.url, extra, denoFlags);
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const processCheck = await checkProcess(procs[0]!);
+    const timeoutMs = Math.max(180_000, records / 2000 * 1000);
+    const proof = await waitCommitted(admin, topic, group, db.url, records, timeoutMs, procs);
+    const wallS = (proof.atMs - began) / 1000;
+    const peakMiB = await Promise.all(samplers.map((s) => s.stop()));
+    const client = await connect(db.url);
+    let counts, span;
+    try {
+      // the offsets can be committed a moment before a count sees every row: wait for the rows
+      const until = performance.now() + 10_000;
+      do {
+        counts = await countRows(client);
+        if (counts.readings + counts.deadLetters >= records) break;
+        await new Promise((r) => setTimeout(r, 100));
+      } while (performance.now() < until);
+      span = await commitSpan(client);
+    } finally {
+      await client.end();
+    }
+    const verified = counts.readings === data.readings && counts.deadLetters === data.deadLetters;
+    if (!verified) {
+      say(
+        `${label}: stored ${counts.readings} readings and ${counts.deadLetters} dead letters, expected ${data.readings} and ${data.deadLetters}`,
+      );
+    }
+    // from the first batch's transaction to every row committed: process start, module loading,
+    // group join and the first fetch left out
+    const firstCommitAfterS = (span.firstMs - startedWall) / 1000;
+    const steadyS = wallS - firstCommitAfterS;
+    return {
+      label,
+      consumers,
+      consumerArgs: extra,
+      records,
+      readings: counts.readings,
+      deadLetters: counts.deadLetters,
+      verified,
+      wallS,
+      perSecond: records / wallS,
+      readingsPerSecond: data.readings / wallS,
+      steadyPerSecond: records / steadyS,
+      firstCommitAfterS,
+      batches: span.batches,
+      provenBy: proof.by,
+      peakMiB,
+      memorySamples: samplers.map((s) => s.samples),
+      processCheck,
+      ...(profileDir === undefined ? {} : { profileDir }),
+    };
+  } finally {
+    for (const s of samplers) await s.stop();
+    await Promise.all(procs.map((p) => p.stop()));
+  }
+}
+
+async function waitStable(admin: BenchAdmin, group: string, members: number, procs: TaskProcess[]): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
+    for (const p of procs) if (!live.has(p)) throw new Error(`${p.name} exited early; last lines:\n${p.tail()}`);
+    if (await admin.stable(group, members)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`consumer group ${group} was not stable within 60 s`);
+}
+
+async function waitRows(url: string, expected: number, timeoutMs: number): Promise<void> {
+  const client = await connect(url);
+  try {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      const c = await countRows(client);
+      if (c.readings + c.deadLetters >= expected) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${expected} rows`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A live run: consumer first, then the producer at `rate` with `--start now` for `durationMs`. */
+async function liveRun(
+  admin: BenchAdmin,
+  o: Options,
+  stamp: string,
+  label: string,
+  rate: number,
+  durationMs: number,
+  consumerArgs: string[],
+  onSample?: (sampler: MemorySampler) => void,
+) {
+  const slug = label.replace(/[^a-z0-9]+/gi, "_").toLowerCase();
+  const topic = `bench-${slug.replaceAll("_", "-")}-${stamp}`;
+  const group = `bench-${slug}-${stamp}`;
+  await admin.createTopic(topic, o.partitions);
+  try {
+    await using db = await freshDatabase(PG_SERVER, `bench_${slug}_${stamp}`);
+    await checkpoint(PG_SERVER);
+    const { procs, samplers } = await startConsumers(1, label, topic, group, db.url, consumerArgs);
+    const consumer = procs[0]!;
+    try {
+      await waitStable(admin, group, 1, procs);
+      onSample?.(samplers[0]!);
+      const { run } = await runProducer(`${label} producer`, [
+        "--topic",
+        topic,
+        "--start",
+        "now",
+        "--rate",
+        String(rate),
+        "--duration",
+        `${durationMs / 1000}s`,
+        "--customers",
+        String(o.customers),
+        "--seed",
+        String(o.seed),
+        "--invalid-rate",
+        String(o.invalidRate),
+        "--partitions",
+        String(o.partitions),
+      ]);
+      await waitRows(db.url, run.acknowledged, 120_000);
+      const consumerPeakMiB = await samplers[0]!.stop();
+      const client = await connect(db.url);
+      try {
+        return {
+          run,
+          consumerPeakMiB,
+          samples: samplers[0]!.samples,
+          steady: await latencyStats(client, o.latencyWarmupMs),
+          all: await latencyStats(client, 0),
+        };
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await samplers[0]!.stop();
+      await consumer.stop();
+    }
+  } finally {
+    await admin.deleteTopics([topic]).catch(() => {});
+  }
+}
+
+async function measureLatency(
+  admin: BenchAdmin,
+  o: Options,
+  stamp: string,
+  rate: number,
+  consumerArgs: string[],
+): Promise<LatencyRun> {
+  const label = `latency ${rate}/s${consumerArgs.length > 0 ? ` ${consumerArgs.join(" ")}` : ""}`;
+  const r = await liveRun(admin, o, stamp, label, rate, o.latencyDurationMs, consumerArgs);
+  return {
+    label,
+    rate,
+    consumerArgs,
+    durationS: o.latencyDurationMs / 1000,
+    acknowledged: r.run.acknowledged,
+    producerPerSecond: r.run.perSecond,
+    warmupMs: o.latencyWarmupMs,
+    steady: r.steady,
+    all: r.all,
+    consumerPeakMiB: r.consumerPeakMiB,
+    producerPeakMiB: r.run.peakMiB,
+  };
+}
+
+async function measureSoak(admin: BenchAdmin, o: Options, stamp: string): Promise<SoakRun> {
+  const r = await liveRun(admin, o, stamp, "soak", o.soakRate, o.soakMs, []);
+  const afterWarmup = r.samples.filter(([t]) => t >= 60);
+  const perSecond = slope(afterWarmup.length >= 2 ? afterWarmup : r.samples);
+  return {
+    rate: o.soakRate,
+    durationS: o.soakMs / 1000,
+    acknowledged: r.run.acknowledged,
+    consumerPeakMiB: r.consumerPeakMiB,
+    consumerStartMiB: afterWarmup[0]?.[1] ?? NaN,
+    consumerEndMiB: r.samples.at(-1)?.[1] ?? NaN,
+    slopeMiBPerMin: perSecond * 60,
+    producerPeakMiB: r.run.peakMiB,
+    latency: r.steady,
+    samples: r.samples,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+function targets(r: Results): Target[] {
+  const sink1 = r.sink.find((s) => s.consumers === 1 && s.consumerArgs.length === 0);
+  const lat1k = r.latency.find((l) => l.rate === 1000 && l.consumerArgs.length === 0);
+  const t: Target[] = [];
+  const add = (target: string, value: number | undefined, measured: string, ok: (v: number) => boolean) =>
+    t.push({ target, measured, pass: value === undefined || !Number.isFinite(value) ? null : ok(value) });
+  add("Sink ≥ 50,000 readings/s end to end", sink1?.perSecond, `${num(sink1?.perSecond)}/s`, (v) => v >= 50_000);
+  const toCeiling = sink1 && r.ceiling ? sink1.perSecond / r.ceiling.perSecond : undefined;
+  add("Sink ≥ 0.5 of the COPY ceiling", toCeiling, ratio(sink1?.perSecond, r.ceiling?.perSecond), (v) => v >= 0.5);
+  const toBase = sink1 && r.baselineNewConnection ? sink1.perSecond / r.baselineNewConnection.perSecond : undefined;
+  add(
+    "Sink ≥ 20× the reference's per-message method",
+    toBase,
+    ratio(sink1?.perSecond, r.baselineNewConnection?.perSecond, 0),
+    (v) => v >= 20,
+  );
+  add("Producer ≥ 100,000 readings/s", r.producer?.perSecond, `${num(r.producer?.perSecond)}/s`, (v) => v >= 100_000);
+  add("p99 end-to-end ≤ 100 ms at 1,000/s", lat1k?.steady.p99, `${num(lat1k?.steady.p99, 1)} ms`, (v) => v <= 100);
+  const rss = sink1 === undefined ? undefined : Math.max(...sink1.peakMiB);
+  add("Consumer RSS ≤ 200 MB at full speed", rss, `${num(rss)} MiB peak`, (v) => v * 1.048576 <= 200);
+  if (r.soak !== undefined) {
+    add(
+      "Consumer memory flat over a 10-minute soak",
+      r.soak.slopeMiBPerMin,
+      `${num(r.soak.slopeMiBPerMin, 2)} MiB/min over ${num(r.soak.durationS / 60, 1)} min`,
+      (v) => Math.abs(v) < 0.5 && r.soak!.durationS >= 600,
+    );
+  } else {
+    t.push({ target: "Consumer memory flat over a 10-minute soak", measured: "not run (use --soak 10m)", pass: null });
+  }
+  return t;
+}
+
+function render(r: Results, data: Dataset | undefined): string {
+  const rows: string[][] = [];
+  const sink1 = r.sink.find((s) => s.consumers === 1 && s.consumerArgs.length === 0);
+  if (r.ceiling) {
+    rows.push([
+      "ceiling: COPY FROM STDIN",
+      `${num(r.ceiling.perSecond)} rows/s`,
+      `${num(r.ceiling.rows)} rows in ${num(r.ceiling.ms / 1000, 1)} s, ${num(r.ceiling.copyRows)} a COPY`,
+    ]);
+  }
+  if (r.baselineNewConnection) {
+    const b = r.baselineNewConnection;
+    rows.push([
+      "baseline: reference (connect + INSERT + commit per message)",
+      `${num(b.perSecond)} rows/s`,
+      `${num(b.rows)} rows in ${num(b.ms / 1000, 1)} s`,
+    ]);
+  }
+  if (r.baselineOneConnection) {
+    const b = r.baselineOneConnection;
+    rows.push([
+      "baseline: one INSERT per row, one connection, autocommit",
+      `${num(b.perSecond)} rows/s`,
+      `${num(b.rows)} rows in ${num(b.ms / 1000, 1)} s`,
+    ]);
+  }
+  for (const s of r.sink) {
+    rows.push([
+      `sink: ${s.label}`,
+      `${num(s.perSecond)} readings/s`,
+      `${num(s.records)} in ${num(s.wallS, 1)} s from process start; ${
+        ratio(s.perSecond, r.ceiling?.perSecond)
+      } ceiling, ${ratio(s.perSecond, r.baselineNewConnection?.perSecond, 0)} reference, ${
+        ratio(s.perSecond, r.baselineOneConnection?.perSecond, 1)
+      } one-connection INSERTs; steady ${num(s.steadyPerSecond)}/s; peak RSS ${
+        s.peakMiB.map((m) => num(m)).join(" + ")
+      } MiB${s.verified ? "" : "; ROW COUNTS WRONG"}`,
+    ]);
+  }
+  if (r.producer) {
+    rows.push([
+      "producer: generator → acknowledged",
+      `${num(r.producer.perSecond)} readings/s`,
+      `${num(r.producer.acknowledged)} in ${num(r.producer.elapsedS, 1)} s; ${
+        ratio(r.producer.perSecond, r.javaRecordSize?.perSecond)
+      } Java perf tool; peak RSS ${num(r.producer.peakMiB)} MiB`,
+    ]);
+  }
+  if (r.javaRecordSize) {
+    const j = r.javaRecordSize;
+    rows.push([
+      `Java ProducerPerformance --record-size ${j.recordSize}`,
+      `${num(j.perSecond)} records/s`,
+      `${num(j.records)} records, ${num(j.mbPerSecond, 1)} MB/s, acks=all, idempotent, gzip`,
+    ]);
+  }
+  if (r.javaPayloads) {
+    const j = r.javaPayloads;
+    rows.push([
+      "Java ProducerPerformance --payload-file (our JSON)",
+      `${num(j.perSecond)} records/s`,
+      `${num(j.records)} records, ${num(j.mbPerSecond, 1)} MB/s; ours is ${
+        ratio(r.producer?.perSecond, j.perSecond)
+      } of it`,
+    ]);
+  }
+  for (const l of r.latency) {
+    rows.push([
+      `latency at ${num(l.rate)}/s${l.consumerArgs.length ? ` (consumer ${l.consumerArgs.join(" ")})` : ""}`,
+      `p99 ${num(l.steady.p99, 1)} ms`,
+      `p50 ${num(l.steady.p50, 1)} / p95 ${num(l.steady.p95, 1)} / p99 ${num(l.steady.p99, 1)} / max ${
+        num(l.steady.max, 1)
+      } ms over ${num(l.steady.n)} readings (first ${num(l.warmupMs / 1000, 1)} s left out; all: p99 ${
+        num(l.all.p99, 1)
+      }, max ${num(l.all.max, 1)}); RSS consumer ${num(l.consumerPeakMiB)} / producer ${num(l.producerPeakMiB)} MiB`,
+    ]);
+  }
+  if (r.soak) {
+    rows.push([
+      `soak at ${num(r.soak.rate)}/s for ${num(r.soak.durationS / 60, 1)} min`,
+      `${num(r.soak.slopeMiBPerMin, 2)} MiB/min`,
+      `consumer RSS ${num(r.soak.consumerStartMiB)} → ${num(r.soak.consumerEndMiB)} MiB, peak ${
+        num(r.soak.consumerPeakMiB)
+      }; p99 ${num(r.soak.latency.p99, 1)} ms`,
+    ]);
+  }
+  const out = [table(["measurement", "figure", "details"], rows)];
+  out.push(
+    "",
+    table(
+      ["target", "measured", "result"],
+      targets(r).map((t) => [
+        t.target,
+        t.measured,
+        t.pass === null ? "not measured" : t.pass ? "pass" : "MISS",
+      ]),
+    ),
+  );
+  if (data !== undefined && sink1 !== undefined) {
+    out.push(
+      "",
+      `sink data: ${num(data.readings)} valid readings + ${num(data.deadLetters)} dead letters; mean message ${
+        num(data.meanValueBytes, 1)
+      } bytes (valid ${num(data.meanValidValueBytes, 1)}); ${sink1.processCheck}`,
+    );
+  }
+  return out.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+async function main(): Promise<void> {
+  const o = parseOptions(Deno.args);
+  const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z").replaceAll(":", "-");
+  const id = stamp.toLowerCase().replaceAll("-", "").replace("t", "_").replace("z", "");
+  const startedAt = new Date().toISOString();
+  const began = performance.now();
+  const results: Results = { sink: [], latency: [] };
+  const loads: Record<string, string> = {};
+  const errors: string[] = [];
+  const run = (p: Phase) => !o.skip.has(p);
+
+  const onSignal = () => {
+    say("interrupted: stopping the children");
+    for (const p of live) p.kill("SIGKILL");
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+
+  const fillTopic = `bench-fill-${id}`;
+  const javaTopics = [`bench-java-size-${id}`, `bench-java-payload-${id}`];
+  const startMs = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
+  const workload: Workload = {
+    topic: fillTopic,
+    count: o.readings,
+    seed: o.seed,
+    customers: o.customers,
+    rate: 100_000,
+    startMs,
+    anomalyRate: 0.002,
+    invalidRate: o.invalidRate,
+    partitions: o.partitions,
+  };
+  const pgVersion = await serverVersion(PG_SERVER).catch((e) => fatal(`PostgreSQL on 127.0.0.1:5432: ${e}`));
+  await using admin = await connectAdmin(BROKER).catch((e) => fatal(`Kafka on ${BROKER}: ${e}`));
+
+  say(`simulating and validating ${num(o.readings)} messages (the rows every phase stores)`);
+  let columns: ReadingColumns;
+  {
+    await using scratch = await freshDatabase(PG_SERVER, `bench_schema_${id}`);
+    columns = readingColumns(await tableColumns(scratch.url, "readings"), exampleReading());
+  }
+  const data = buildDataset(workload, columns, o.copyRows, Math.max(o.baselineRows, o.baselineSingleRows));
+  say(
+    `  ${num(data.readings)} valid, ${num(data.deadLetters)} invalid, mean ${num(data.meanValueBytes, 1)} bytes, ${
+      num(data.buildMs / 1000, 1)
+    } s`,
+  );
+
+  const phase = async (name: string, fn: () => Promise<void>) => {
+    loads[name] = await loadavg();
+    const t = performance.now();
+    say(`${name} (load ${loads[name]})`);
+    try {
+      await fn();
+      say(`  ${name} done in ${num((performance.now() - t) / 1000, 1)} s`);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      errors.push(`${name}: ${message}`);
+      say(`  ${name} FAILED: ${message}`);
+    }
+  };
+
+  try {
+    if (run("ceiling")) {
+      await phase("ceiling", async () => {
+        results.ceiling = await measureCeiling(data, columns, o, id);
+      });
+    }
+    if (run("baseline")) {
+      await phase("baseline (new connection per message)", async () => {
+        results.baselineNewConnection = await measureBaseline(data, columns, o.baselineRows, id, true);
+      });
+      await phase("baseline (one connection)", async () => {
+        results.baselineOneConnection = await measureBaseline(data, columns, o.baselineSingleRows, id, false);
+      });
+    }
+    const needFill = run("producer") || run("sink") || run("scaling");
+    let filled = false;
+    if (needFill) {
+      await phase("producer (fills the sink topic)", async () => {
+        const { run: p } = await runProducer("fill producer", [
+          "--topic",
+          fillTopic,
+          "--count",
+          String(o.readings),
+          "--start",
+          new Date(startMs).toISOString(),
+          "--rate",
+          String(workload.rate),
+          "--customers",
+          String(o.customers),
+          "--seed",
+          String(o.seed),
+          "--invalid-rate",
+          String(o.invalidRate),
+          "--anomaly-rate",
+          String(workload.anomalyRate),
+          "--partitions",
+          String(o.partitions),
+        ]);
+        if (p.acknowledged !== o.readings) {
+          throw new Error(`the producer acknowledged ${p.acknowledged} of ${o.readings}`);
+        }
+        const inTopic = await admin.messages(fillTopic);
+        if (inTopic !== o.readings) throw new Error(`the topic holds ${inTopic} messages, expected ${o.readings}`);
+        filled = true;
+        if (run("producer")) results.producer = p;
+      });
+    }
+    if (run("java")) {
+      const size = Math.round(data.meanValueBytes);
+      await phase(`Java ProducerPerformance (--record-size ${size})`, async () => {
+        await admin.createTopic(javaTopics[0]!, o.partitions);
+        const j = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[0]!, o.readings, [
+          "--record-size",
+          String(size),
+        ]);
+        results.javaRecordSize = { ...j, recordSize: size };
+      });
+      await phase("Java ProducerPerformance (--payload-file of our messages)", async () => {
+        const file = new URL(`./payloads-${id}.tmp`, RESULTS);
+        await Deno.mkdir(RESULTS, { recursive: true });
+        await Deno.writeTextFile(file, data.payloadLines.join("\n") + "\n");
+        try {
+          await admin.createTopic(javaTopics[1]!, o.partitions);
+          results.javaPayloads = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[1]!, o.readings, [
+            "--payload-file",
+            file.pathname,
+          ]);
+        } finally {
+          await Deno.remove(file).catch(() => {});
+        }
+      });
+    }
+    if (filled) {
+      const sinkRuns: { consumers: number; args: string[]; label: string }[] = [];
+      if (run("sink")) sinkRuns.push({ consumers: 1, args: [], label: "1 consumer" });
+      for (const v of o.sinkVariants) sinkRuns.push({ consumers: 1, args: v, label: `1 consumer ${v.join(" ")}` });
+      if (run("scaling")) {
+        for (const n of o.consumers) {
+          if (n === 1 && run("sink")) continue;
+          sinkRuns.push({ consumers: n, args: [], label: `${n} consumer${n === 1 ? "" : "s"}` });
+        }
+      }
+      for (const s of sinkRuns) {
+        const profile = o.cpuProf && s.consumers === 1 && s.args.length === 0
+          ? `bench/results/profiles/${stamp}`
+          : undefined;
+        await phase(`sink: ${s.label}`, async () => {
+          results.sink.push(await measureSink(admin, data, fillTopic, s.consumers, s.args, id, s.label, profile));
+        });
+      }
+    }
+    if (run("latency")) {
+      for (const rate of o.latencyRates) {
+        await phase(`latency at ${rate}/s`, async () => {
+          results.latency.push(await measureLatency(admin, o, id, rate, []));
+        });
+      }
+      for (const v of o.latencyVariants) {
+        await phase(`latency at ${v.rate}/s with ${v.args.join(" ")}`, async () => {
+          results.latency.push(await measureLatency(admin, o, id, v.rate, v.args));
+        });
+      }
+    }
+    if (o.soakMs > 0) {
+      await phase(`soak at ${o.soakRate}/s for ${o.soakMs / 60_000} min`, async () => {
+        results.soak = await measureSoak(admin, o, id);
+      });
+    }
+  } finally {
+    for (const p of live) p.kill("SIGKILL");
+    await admin.deleteTopics([fillTopic, ...javaTopics]).catch(() => {});
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+
+  const text = render(results, data);
+  console.log(text);
+  const report = {
+    startedAt,
+    durationS: Number(((performance.now() - began) / 1000).toFixed(1)),
+    command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+    machine: {
+      cpus: navigator.hardwareConcurrency,
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      postgres: pgVersion,
+      kafkaLibs: o.kafkaLibs,
+      loadavgAtPhaseStart: loads,
+    },
+    options: {
+      ...o,
+      skip: [...o.skip],
+    },
+    workload: {
+      ...workload,
+      start: new Date(startMs).toISOString(),
+      readings: data.readings,
+      deadLetters: data.deadLetters,
+      meanValueBytes: data.meanValueBytes,
+      meanValidValueBytes: data.meanValidValueBytes,
+      reasons: data.reasons,
+    },
+    results,
+    targets: targets(results),
+    errors,
+  };
+  await Deno.mkdir(RESULTS, { recursive: true });
+  const json = JSON.stringify(report, null, 2) + "\n";
+  const file = new URL(`./${stamp}.json`, RESULTS);
+  await Deno.writeTextFile(file, json);
+  await Deno.writeTextFile(new URL("./latest.json", RESULTS), json);
+  say(`wrote ${file.pathname} and bench/results/latest.json in ${num((performance.now() - began) / 1000)} s total`);
+  if (errors.length > 0) {
+    say(`${errors.length} phase(s) failed:\n${errors.map((e) => `  ${e}`).join("\n")}`);
+    Deno.exit(1);
+  }
+}
+
+if (import.meta.main) {
+  main().catch((error) => fatal(error instanceof Error ? error.stack ?? error.message : String(error)));
+}

@@ -1,0 +1,247 @@
+/**
+ * PostgreSQL side of the benchmark: a fresh database holding `sql/schema.sql` per measurement
+ * (dropped afterwards), the COPY ceiling, the reference's one-INSERT-per-message baselines, row
+ * counts, and the end-to-end latency percentiles computed in SQL.
+ *
+ * Requires `--allow-net=127.0.0.1:5432` and `--allow-read` of `sql/schema.sql`.
+ *
+ * @module
+ */
+// @ts-types="@types/pg"
+import pg from "pg";
+// @ts-types="@types/pg-copy-streams"
+import { from as copyFrom } from "pg-copy-streams";
+import { once } from "node:events";
+import type { Buffer } from "node:buffer";
+import { dropDatabase, ensureDatabase } from "../lib/repository.ts";
+import { DEAD_LETTER_COLUMNS, type ReadingColumns, type SampleReading } from "./rows.ts";
+
+/** A throw-away database with the pipeline's schema; dropped on dispose. */
+export interface BenchDatabase extends AsyncDisposable {
+  /** Its `postgres://` URL. */
+  url: string;
+  /** Its name. */
+  name: string;
+}
+
+const SCHEMA_URL = new URL("../sql/schema.sql", import.meta.url);
+
+/**
+ * Creates a fresh database named `name` on `server` and applies `sql/schema.sql` (tables, primary
+ * keys and indexes, exactly as the pipeline runs with).
+ */
+export async function freshDatabase(server: string, name: string): Promise<BenchDatabase> {
+  const url = `${server}/${name}`;
+  await dropDatabase(url);
+  await ensureDatabase(url);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(await Deno.readTextFile(SCHEMA_URL));
+  } finally {
+    await client.end();
+  }
+  return {
+    url,
+    name,
+    async [Symbol.asyncDispose]() {
+      await dropDatabase(url);
+    },
+  };
+}
+
+/** Runs `CHECKPOINT` so that dirty buffers of an earlier phase are not flushed during the next. */
+export async function checkpoint(server: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${server}/postgres` });
+  await client.connect();
+  try {
+    await client.query("CHECKPOINT");
+  } finally {
+    await client.end();
+  }
+}
+
+/** Rows in `readings` and `dead_letters`. */
+export async function countRows(client: pg.Client): Promise<{ readings: number; deadLetters: number }> {
+  const { rows } = await client.query<{ r: string; d: string }>(
+    "SELECT (SELECT count(*) FROM readings) AS r, (SELECT count(*) FROM dead_letters) AS d",
+  );
+  return { readings: Number(rows[0]?.r ?? 0), deadLetters: Number(rows[0]?.d ?? 0) };
+}
+
+/** Connects a client to `url`. */
+export async function connect(url: string, applicationName = "heartbeat-bench"): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: applicationName });
+  await client.connect();
+  return client;
+}
+
+async function copyChunks(client: pg.Client, sql: string, chunks: readonly Buffer[]): Promise<void> {
+  for (const chunk of chunks) {
+    const stream = client.query(copyFrom(sql));
+    const done = Promise.race([once(stream, "finish"), once(stream, "error").then(([e]) => Promise.reject(e))]);
+    stream.end(chunk);
+    await done;
+  }
+}
+
+/**
+ * The ceiling: `COPY ... FROM STDIN` of the pre-encoded rows, one COPY (one autocommitted
+ * transaction) per chunk, readings then dead letters, on one connection.
+ *
+ * @returns elapsed milliseconds
+ */
+export async function copyCeiling(
+  url: string,
+  columns: ReadingColumns,
+  readingChunks: readonly Buffer[],
+  deadLetterChunks: readonly Buffer[],
+): Promise<number> {
+  const client = await connect(url);
+  try {
+    const began = performance.now();
+    await copyChunks(client, `COPY readings (${columns.names.join(", ")}) FROM STDIN`, readingChunks);
+    await copyChunks(client, `COPY dead_letters (${DEAD_LETTER_COLUMNS}) FROM STDIN`, deadLetterChunks);
+    return performance.now() - began;
+  } finally {
+    await client.end();
+  }
+}
+
+function insertOne(columns: ReadingColumns): string {
+  const params = columns.names.map((_, i) => `$${i + 1}`).join(", ");
+  return `INSERT INTO readings (${columns.names.join(", ")}) VALUES (${params})`;
+}
+
+/**
+ * The reference Python consumer's method: for every message a new connection, one INSERT,
+ * commit (autocommit), close.
+ *
+ * @returns elapsed milliseconds
+ */
+export async function insertPerMessageNewConnection(
+  url: string,
+  columns: ReadingColumns,
+  rows: readonly SampleReading[],
+): Promise<number> {
+  const sql = insertOne(columns);
+  const began = performance.now();
+  for (const r of rows) {
+    const client = new pg.Client({ connectionString: url, application_name: "heartbeat-bench-baseline" });
+    await client.connect();
+    try {
+      await client.query(sql, columns.values(r));
+    } finally {
+      await client.end();
+    }
+  }
+  return performance.now() - began;
+}
+
+/**
+ * One INSERT per row, autocommit, on one connection (the reference without its reconnects).
+ *
+ * @returns elapsed milliseconds
+ */
+export async function insertPerRowOneConnection(
+  url: string,
+  columns: ReadingColumns,
+  rows: readonly SampleReading[],
+): Promise<number> {
+  const sql = insertOne(columns);
+  const client = await connect(url, "heartbeat-bench-baseline");
+  try {
+    const began = performance.now();
+    for (const r of rows) await client.query(sql, columns.values(r));
+    return performance.now() - began;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Latency percentiles in milliseconds. */
+export interface LatencyStats {
+  /** Readings the figures are over. */
+  n: number;
+  /** Median. */
+  p50: number;
+  /** 95th percentile. */
+  p95: number;
+  /** 99th percentile. */
+  p99: number;
+  /** Largest. */
+  max: number;
+}
+
+/**
+ * `ingested_at - recorded_at` percentiles over the stored readings whose `recorded_at` is at least
+ * `warmupMs` after the first one (`warmupMs` 0 takes them all). `ingested_at` is `now()` of the
+ * batch's transaction, i.e. its BEGIN: the commit follows by the batch's write time.
+ */
+export async function latencyStats(client: pg.Client, warmupMs: number): Promise<LatencyStats> {
+  const { rows } = await client.query<{ n: string; p: number[] | null; max: number | null }>(
+    `WITH first AS (SELECT min(recorded_at) AS t FROM readings),
+          lat AS (
+            SELECT extract(epoch FROM r.ingested_at - r.recorded_at) * 1000 AS ms
+            FROM readings r, first
+            WHERE r.recorded_at >= first.t + make_interval(secs => $1::float8 / 1000)
+          )
+     SELECT count(*) AS n,
+            percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms) AS p,
+            max(ms) AS max
+     FROM lat`,
+    [warmupMs],
+  );
+  const row = rows[0];
+  const p = row?.p ?? [NaN, NaN, NaN];
+  return {
+    n: Number(row?.n ?? 0),
+    p50: Number(p[0]),
+    p95: Number(p[1]),
+    p99: Number(p[2]),
+    max: Number(row?.max ?? NaN),
+  };
+}
+
+/** First and last `ingested_at`/`rejected_at` (transaction start times) as epoch ms. */
+export async function commitSpan(client: pg.Client): Promise<{ firstMs: number; lastMs: number; batches: number }> {
+  const { rows } = await client.query<{ first: Date | null; last: Date | null; batches: string }>(
+    `SELECT min(t) AS first, max(t) AS last, count(DISTINCT t) AS batches FROM (
+       SELECT ingested_at AS t FROM readings UNION ALL SELECT rejected_at FROM dead_letters) x`,
+  );
+  const row = rows[0];
+  return {
+    firstMs: row?.first?.getTime() ?? NaN,
+    lastMs: row?.last?.getTime() ?? NaN,
+    batches: Number(row?.batches ?? 0),
+  };
+}
+
+/** The columns of a table, in order, with whether each has a default and is nullable. */
+export async function tableColumns(
+  url: string,
+  table: string,
+): Promise<{ name: string; hasDefault: boolean; nullable: boolean }[]> {
+  const client = await connect(url);
+  try {
+    const { rows } = await client.query<{ name: string; has_default: boolean; nullable: boolean }>(
+      `SELECT column_name AS name, column_default IS NOT NULL AS has_default, is_nullable = 'YES' AS nullable
+       FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`,
+      [table],
+    );
+    return rows.map((r) => ({ name: r.name, hasDefault: r.has_default, nullable: r.nullable }));
+  } finally {
+    await client.end();
+  }
+}
+
+/** The server's version string. */
+export async function serverVersion(server: string): Promise<string> {
+  const client = await connect(`${server}/postgres`);
+  try {
+    const { rows } = await client.query<{ v: string }>("SHOW server_version");
+    return rows[0]?.v ?? "unknown";
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * Child processes of the benchmark: the real producer and consumer scripts started exactly as
+ * their `deno task` does (the flags are read from deno.json by `tests/tasks.ts`), their JSON log
+ * lines, and their memory.
+ *
+ * Deno asks for `--allow-all` before it reads anything under `/proc`, so memory is read with
+ * `cat /proc/<pid>/status` and child processes are listed with `ps`: requires
+ * `--allow-run=deno,cat,ps` (and `java` for the Kafka perf tool) and `--allow-read` of deno.json.
+ *
+ * @module
+ */
+import { taskArgs } from "../tests/tasks.ts";
+
+const ROOT = new URL("..", import.meta.url);
+
+/** One parsed JSON log line of a child (`{level, time, msg, ...fields}`). */
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
+
+/** A running task script. */
+export interface TaskProcess extends AsyncDisposable {
+  /** What it is, for messages. */
+  name: string;
+  /** Its process id. */
+  pid: number;
+  /** When it was spawned (`performance.now()`). */
+  startedAt: number;
+  /** Its JSON log lines so far. */
+  lines: LogLine[];
+  /** Its last raw stderr/stdout lines (non-JSON included), for error messages. */
+  tail(n?: number): string;
+  /** Exit status, once it exits. */
+  status: Promise<Deno.CommandStatus>;
+  /** Resolves with the first log line (arriving from now on or already seen) that `match` accepts. */
+  waitForLine(match: (line: LogLine) => boolean, timeoutMs: number): Promise<LogLine>;
+  /** Sends a signal; ignores a process already gone. */
+  kill(signal?: Deno.Signal): void;
+  /** SIGTERM, then SIGKILL if it is still running after `graceMs`; resolves with its status. */
+  stop(graceMs?: number): Promise<Deno.CommandStatus>;
+}
+
+/** Options of {@link spawnTask}. */
+export interface SpawnOptions {
+  /** Extra `deno run` flags put right after `run` (e.g. `--cpu-prof`). */
+  denoFlags?: string[];
+  /** Environment of the child (it starts from an empty environment, as the tests do). */
+  env?: Record<string, string>;
+}
+
+/**
+ * Starts a task's script with the task's exact `deno run` flags plus `args`, as `deno task <task>`
+ * would, in an empty environment but `LOG_LEVEL=info`. Logs are JSON lines (stderr is a pipe).
+ */
+export async function spawnTask(
+  task: string,
+  name: string,
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<TaskProcess> {
+  const base = await taskArgs(task); // ["run", ...flags, "script.ts"]
+  const [run, ...rest] = base;
+  const child = new Deno.Command("deno", {
+    args: [run ?? "run", ...(options.denoFlags ?? []), ...rest, ...args],
+    clearEnv: true,
+    env: { LOG_LEVEL: "info", ...options.env },
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const startedAt = performance.now();
+  const lines: LogLine[] = [];
+  const raw: string[] = [];
+  const watchers = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
+  const take = (text: string) => {
+    raw.push(text);
+    if (raw.length > 400) raw.splice(0, raw.length - 200);
+    if (!text.startsWith("{")) return;
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      return;
+    }
+    lines.push(line);
+    for (const w of watchers) {
+      if (w.match(line)) {
+        watchers.delete(w);
+        w.resolve(line);
+      }
+    }
+  };
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      for (const p of parts) take(p);
+    }
+    if (rest !== "") take(rest);
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const status = child.status.then(async (s) => {
+    await pumps;
+    return s;
+  });
+  const kill = (signal: Deno.Signal = "SIGTERM") => {
+    try {
+      child.kill(signal);
+    } catch { /* already gone */ }
+  };
+  const tail = (n = 20) => raw.slice(-n).join("\n");
+  let exited = false;
+  void status.then(() => exited = true);
+  const stop = async (graceMs = 20_000) => {
+    kill("SIGTERM");
+    const timer = setTimeout(() => kill("SIGKILL"), graceMs);
+    try {
+      return await status;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    name,
+    pid: child.pid,
+    startedAt,
+    lines,
+    tail,
+    status,
+    kill,
+    stop,
+    waitForLine(match, timeoutMs) {
+      const seen = lines.find(match);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<LogLine>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          watchers.delete(w);
+          reject(new Error(`${name}: no matching log line within ${timeoutMs / 1000} s; last lines:\n${tail()}`));
+        }, timeoutMs);
+        const w = {
+          match,
+          resolve: (l: LogLine) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        };
+        watchers.add(w);
+        void status.then(() => {
+          if (!watchers.delete(w)) return;
+          clearTimeout(timer);
+          reject(new Error(`${name} exited before the expected log line; last lines:\n${tail()}`));
+        });
+      });
+    },
+    async [Symbol.asyncDispose]() {
+      if (!exited) await stop(5_000);
+    },
+  };
+}
+
+/** Memory of a process from `/proc/<pid>/status`, in MiB. */
+export interface Memory {
+  /** Resident set size now (VmRSS). */
+  rssMiB: number;
+  /** Peak resident set size over the process's life (VmHWM). */
+  peakMiB: number;
+}
+
+async function output(cmd: string, args: string[]): Promise<string | null> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null", clearEnv: true }).output();
+    return out.success ? new TextDecoder().decode(out.stdout) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Reads VmRSS and VmHWM of `pid`; null once the process is gone. */
+export async function readMemory(pid: number): Promise<Memory | null> {
+  const text = await output("cat", [`/proc/${pid}/status`]);
+  if (text === null) return null;
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
+  return { rssMiB: kb("VmRSS") / 1024, peakMiB: kb("VmHWM") / 1024 };
+}
+
+/** The direct children of `pid` as `pid command` pairs (to check that `deno run` does not fork). */
+export async function childProcesses(pid: number): Promise<{ pid: number; command: string }[]> {
+  const text = await output("ps", ["--ppid", String(pid), "-o", "pid=,comm="]);
+  if (text === null) return [];
+  return text.split("\n").map((l) => l.trim()).filter((l) => l !== "").map((l) => {
+    const [p, ...cmd] = l.split(/\s+/);
+    return { pid: Number(p), command: cmd.join(" ") };
+  });
+}
+
+/** The command line of `pid`. */
+export async function commandLine(pid: number): Promise<string> {
+  return (await output("cat", [`/proc/${pid}/cmdline`]))?.split("\0").filter((s) => s !== "").join(" ") ?? "";
+}
+
+/** Samples a process's RSS periodically and keeps its peak. */
+export class MemorySampler {
+  /** `[seconds since start, RSS MiB]` pairs. */
+  readonly samples: [number, number][] = [];
+  /** Largest VmHWM seen (MiB). */
+  peakMiB = 0;
+  readonly #pid: number;
+  readonly #began = performance.now();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #busy = false;
+
+  /**
+   * @param pid the process
+   * @param everyMs sampling interval
+   */
+  constructor(pid: number, everyMs = 1000) {
+    this.#pid = pid;
+    this.#timer = setInterval(() => void this.sample(), everyMs);
+  }
+
+  /** Takes one sample now. */
+  async sample(): Promise<Memory | null> {
+    if (this.#busy) return null;
+    this.#busy = true;
+    try {
+      const m = await readMemory(this.#pid);
+      if (m !== null) {
+        this.samples.push([(performance.now() - this.#began) / 1000, m.rssMiB]);
+        if (m.peakMiB > this.peakMiB) this.peakMiB = m.peakMiB;
+      }
+      return m;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Takes a last sample (the peak up to now) and stops. */
+  async stop(): Promise<number> {
+    clearInterval(this.#timer);
+    await this.sample();
+    return this.peakMiB;
+  }
+}
+
+/** Runs a command to completion, capturing its output. */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string; ms: number; peakMiB: number }> {
+  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+  const sampler = new MemorySampler(child.pid, 500);
+  const began = performance.now();
+  const [out, err] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  const status = await child.status;
+  const peakMiB = await sampler.stop();
+  return { code: status.code, stdout: out, stderr: err, ms: performance.now() - began, peakMiB };
+}

@@ -1,0 +1,48 @@
+/**
+ * Formatting of the benchmark's results: numbers, the printed table, and a least-squares slope for
+ * memory over time.
+ *
+ * @module
+ */
+
+/** Formats a number with thousands separators and `digits` decimals; `n/a` for NaN/undefined. */
+export function num(n: number | undefined, digits = 0): string {
+  if (n === undefined || !Number.isFinite(n)) return "n/a";
+  return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Formats a ratio as `0.42×`. */
+export function ratio(a: number | undefined, b: number | undefined, digits = 2): string {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return "n/a";
+  return `${(a / b).toFixed(digits)}×`;
+}
+
+/** Renders rows as a Markdown table (which reads well on a terminal too). */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+  return [line(header), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+
+/**
+ * Least-squares slope of `y` over `x`.
+ *
+ * @example
+ * ```ts
+ * import { slope } from "./report.ts";
+ * slope([[0, 1], [1, 3], [2, 5]]); // 2
+ * ```
+ */
+export function slope(points: readonly (readonly [number, number])[]): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  let sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const [x, y] of points) {
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  const d = n * sxx - sx * sx;
+  return d === 0 ? NaN : (n * sxy - sx * sy) / d;
+}

@@ -1,0 +1,219 @@
+import assert from "node:assert/strict";
+import {
+  type Alert,
+  type AlertEvent,
+  type Beat,
+  classify,
+  CustomerDetector,
+  type CustomerHistory,
+  DEFAULT_DETECTOR,
+  type EpisodeStore,
+  EpisodeTracker,
+  type TrackedReading,
+} from "./episodes.ts";
+import { scoreEpisodes } from "./scoring.ts";
+import { type Episode, Simulator } from "./simulator.ts";
+
+const T0 = Date.UTC(2026, 10, 25, 12);
+const beat = (i: number, hr: number): Beat => ({
+  atMs: T0 + i * 1000,
+  at: new Date(T0 + i * 1000).toISOString(),
+  heartRate: hr,
+});
+
+function feedAll(d: CustomerDetector, rates: number[], from = 0): AlertEvent[] {
+  return rates.flatMap((hr, i) => d.feed(beat(from + i, hr)));
+}
+
+Deno.test("classify() applies the documented thresholds at and beside each boundary", async (t) => {
+  const table: [number, string][] = [
+    [39.9, "critical_low"],
+    [40, "bradycardia"],
+    [59.9, "bradycardia"],
+    [60, "normal"],
+    [100, "normal"],
+    [100.1, "tachycardia"],
+    [150, "tachycardia"],
+    [150.1, "critical_high"],
+  ];
+  for (const [hr, expected] of table) {
+    await t.step(`${hr} bpm → ${expected}`, () => assert.equal(classify(hr), expected));
+  }
+});
+
+Deno.test("CustomerDetector opens an episode after minReadings abnormal readings spanning minDuration", () => {
+  const d = new CustomerDetector("C");
+  const events = feedAll(d, [70, 120, 125, 130, 128, 131, 70]);
+  assert.equal(events.length, 1);
+  assert.equal(events[0]!.type, "open");
+  const a = events[0]!.alert;
+  assert.equal(a.kind, "tachycardia");
+  assert.equal(a.startedAtMs, T0 + 1000);
+  assert.equal(a.openedAtMs, T0 + 5000);
+  assert.equal(a.peak, 131);
+  assert.equal(a.severity, "warning");
+});
+
+Deno.test("CustomerDetector does not open on fewer readings or a shorter span than configured", async (t) => {
+  await t.step(
+    "four readings",
+    () => assert.deepEqual(feedAll(new CustomerDetector("C"), [120, 120, 120, 120, 80, 80, 80]), []),
+  );
+  await t.step("five readings within 3 s", () => {
+    const d = new CustomerDetector("C");
+    const events = [120, 121, 122, 123, 124].flatMap((hr, i) =>
+      d.feed({ atMs: T0 + i * 500, at: new Date(T0 + i * 500).toISOString(), heartRate: hr })
+    );
+    assert.deepEqual(events, []);
+  });
+});
+
+Deno.test("CustomerDetector tolerates single noisy readings inside a run and an episode", () => {
+  const d = new CustomerDetector("C");
+  // a normal blip in the run, then the episode; a blip inside the episode; then three normals end it
+  const events = feedAll(d, [45, 47, 65, 44, 46, 43, 70, 42, 41, 75, 76, 77]);
+  assert.deepEqual(events.map((e) => e.type), ["open", "close"]);
+  const closed = events[1]!.alert;
+  assert.equal(closed.kind, "bradycardia");
+  assert.equal(closed.startedAtMs, T0);
+  assert.equal(closed.endedAt, beat(8, 41).at);
+  assert.equal(closed.peak, 41);
+  assert.equal(closed.readings, 7);
+});
+
+Deno.test("CustomerDetector marks an episode critical when its peak crosses a critical threshold", () => {
+  const events = feedAll(new CustomerDetector("C"), [45, 44, 42, 39, 41, 60, 60, 60]);
+  assert.equal(events[0]!.alert.severity, "critical");
+  assert.equal(events[1]!.alert.severity, "critical");
+});
+
+Deno.test("CustomerDetector ignores a redelivered (older or equal) reading", () => {
+  const d = new CustomerDetector("C");
+  feedAll(d, [120, 121, 122, 123, 124]);
+  assert.deepEqual(feedAll(d, [120, 121, 122, 123, 124]), []);
+  assert.equal(d.open?.readings, 5);
+});
+
+Deno.test("CustomerDetector: an opposite-side run ends the episode and can start its own", () => {
+  const events = feedAll(new CustomerDetector("C"), [120, 121, 122, 123, 124, 50, 50, 50, 50, 50, 50, 50]);
+  assert.deepEqual(events.map((e) => `${e.type}:${e.alert.kind}`), [
+    "open:tachycardia",
+    "close:tachycardia",
+    "open:bradycardia",
+  ]);
+});
+
+/** An in-memory EpisodeStore over stored readings and alerts, like the repository's queries. */
+class MemoryStore implements EpisodeStore {
+  readings: TrackedReading[] = [];
+  alerts = new Map<string, Alert>();
+  upsert(alerts: Alert[]) {
+    for (const a of alerts) this.alerts.set(`${a.customerId}|${a.kind}|${a.startedAt}`, a);
+  }
+  loadHistory(customers: { customerId: string; before: string }[], windowReadings: number, windowMs: number) {
+    const out = new Map<string, CustomerHistory>();
+    for (const c of customers) {
+      const before = Date.parse(c.before);
+      const open = [...this.alerts.values()].find((a) =>
+        a.customerId === c.customerId && a.startedAtMs < before &&
+        (a.closedAt === null || Date.parse(a.closedAt) >= before)
+      ) ?? null;
+      const mine = this.readings.filter((r) => r.customerId === c.customerId && r.recordedAtMs < before)
+        .sort((a, b) => a.recordedAtMs - b.recordedAtMs);
+      const kept = open !== null
+        ? mine.filter((r) => r.recordedAtMs >= open.startedAtMs)
+        : mine.filter((r, i) => i >= mine.length - windowReadings || r.recordedAtMs >= before - windowMs);
+      out.set(c.customerId, {
+        open,
+        beats: kept.map((r) => ({ at: r.recordedAt, atMs: r.recordedAtMs, heartRate: r.heartRate })),
+      });
+    }
+    return Promise.resolve(out);
+  }
+}
+
+function simulate(seed: number, count: number) {
+  const truth: Episode[] = [];
+  const sim = new Simulator({
+    seed,
+    customers: 8,
+    rate: 8,
+    startMs: T0,
+    anomalyRate: 0.01,
+    invalidRate: 0,
+    onEpisode: (e) => truth.push(e),
+  });
+  const readings: TrackedReading[] = [];
+  for (let i = 0; i < count; i++) {
+    const m = sim.next();
+    if (m.truth.valid) {
+      readings.push({
+        customerId: m.truth.customerId,
+        recordedAt: m.truth.recordedAt,
+        recordedAtMs: Date.parse(m.truth.recordedAt),
+        heartRate: m.truth.heartRate,
+      });
+    }
+  }
+  sim.finish();
+  return { truth, readings };
+}
+
+async function track(readings: TrackedReading[], store: MemoryStore, batches: number[], restartEvery = Infinity) {
+  let tracker = new EpisodeTracker(store);
+  let at = 0, n = 0;
+  for (const size of batches) {
+    const batch = readings.slice(at, at + size);
+    if (batch.length === 0) break;
+    if (++n % restartEvery === 0) tracker = new EpisodeTracker(store); // a restart: state from the store
+    const { alerts } = await tracker.process(batch);
+    store.readings.push(...batch);
+    store.upsert(alerts);
+    at += size;
+  }
+  return [...store.alerts.values()].sort((a, b) =>
+    a.startedAtMs - b.startedAtMs || a.customerId.localeCompare(b.customerId)
+  );
+}
+
+Deno.test("EpisodeTracker gives the same alerts whatever the batching, across restarts and redeliveries", async () => {
+  const { readings } = simulate(3, 20_000);
+  const reference = await track(readings, new MemoryStore(), Array(1).fill(readings.length));
+  assert.ok(reference.length > 20, `${reference.length} alerts`);
+  const small = await track(readings, new MemoryStore(), Array(4000).fill(7), 5);
+  assert.deepEqual(small, reference);
+  // a redelivery: every batch is committed (readings and alerts), then delivered again to a fresh
+  // tracker (a crash before the offset commit), whose state comes from the store
+  const store = new MemoryStore();
+  let tracker = new EpisodeTracker(store);
+  for (let i = 0; i < readings.length; i += 333) {
+    const batch = readings.slice(i, i + 333);
+    store.upsert((await tracker.process(batch)).alerts);
+    store.readings.push(...batch);
+    tracker = new EpisodeTracker(store);
+    store.upsert((await tracker.process(batch)).alerts);
+  }
+  assert.deepEqual(
+    [...store.alerts.values()].sort((a, b) =>
+      a.startedAtMs - b.startedAtMs || a.customerId.localeCompare(b.customerId)
+    ),
+    reference,
+  );
+});
+
+Deno.test("detection scores ≥ 0.99 precision and recall per kind against the simulator's truth, with a median delay ≤ min duration + 2 s", async () => {
+  for (const seed of [1, 2, 3]) {
+    const { truth, readings } = simulate(seed, 40_000);
+    const alerts = await track(readings, new MemoryStore(), Array(200).fill(250));
+    // an episode cut short by the end of the run with fewer readings than needed is not detectable
+    const detectable = truth.filter((e) => e.readings >= DEFAULT_DETECTOR.minReadings);
+    const score = scoreEpisodes(detectable, alerts);
+    for (const kind of ["bradycardia", "tachycardia"] as const) {
+      const k = score.kinds[kind];
+      assert.ok(k.truth > 10, `seed ${seed}: ${k.truth} ${kind} episodes injected`);
+      assert.ok(k.precision >= 0.99, `seed ${seed} ${kind} precision ${k.precision}`);
+      assert.ok(k.recall >= 0.99, `seed ${seed} ${kind} recall ${k.recall}`);
+    }
+    assert.ok(score.medianDelayMs <= DEFAULT_DETECTOR.minDurationMs + 2_000, `median delay ${score.medianDelayMs} ms`);
+  }
+});

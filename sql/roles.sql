@@ -1,0 +1,56 @@
+-- grafana_reader: the read-only role the Grafana dashboard connects as.
+--
+-- Applied by docker-compose after schema.sql (mounted as /docker-entrypoint-initdb.d/02-roles.sql,
+-- so only when the volume is first created). On an existing database, as a superuser and after
+-- sql/schema.sql:
+--
+--   psql -h 127.0.0.1 -U postgres -d heartbeat -v ON_ERROR_STOP=1 -f sql/roles.sql
+--
+-- Idempotent: running it again changes nothing (and keeps a password you have since changed).
+--
+-- CHANGE THE PASSWORD outside a laptop. It is set only when the role is created; to change it:
+--   ALTER ROLE grafana_reader PASSWORD 'something-long';
+-- and give Grafana the same value (GRAFANA_READER_PASSWORD in docker-compose.yml).
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'grafana_reader') THEN
+    CREATE ROLE grafana_reader LOGIN PASSWORD 'grafana_reader';
+  END IF;
+END
+$$;
+
+-- A dashboard only reads, and one runaway panel query must not hold a connection for long.
+ALTER ROLE grafana_reader SET default_transaction_read_only = on;
+ALTER ROLE grafana_reader SET statement_timeout = '30s';
+
+-- Connect to this database (whatever it is called) and see the tables in public.
+DO $$
+BEGIN
+  EXECUTE format('GRANT CONNECT ON DATABASE %I TO grafana_reader', current_database());
+END
+$$;
+GRANT USAGE ON SCHEMA public TO grafana_reader;
+
+-- Read the pipeline's tables, and nothing else: no INSERT, UPDATE, DELETE or TRUNCATE.
+GRANT SELECT ON TABLE readings, dead_letters TO grafana_reader;
+
+-- Tables created later in public are readable too. Default privileges belong to the role that
+-- creates the tables: the owner of readings (who ran schema.sql / db:migrate), and the role
+-- running this script.
+DO $$
+DECLARE
+  creator text;
+BEGIN
+  FOR creator IN
+    SELECT DISTINCT r FROM (
+      SELECT tableowner::text FROM pg_catalog.pg_tables WHERE schemaname = 'public' AND tablename = 'readings'
+      UNION ALL
+      SELECT current_user::text
+    ) AS owners(r)
+  LOOP
+    EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT ON TABLES TO grafana_reader',
+                   creator);
+  END LOOP;
+END
+$$;
