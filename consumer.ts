@@ -1,15 +1,18 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:9464 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,KAFKA_GROUP_ID,LOG_LEVEL,DATABASE_URL,HEARTBEAT_PARTITIONS,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_FROM_BEGINNING,KAFKA_SESSION_TIMEOUT,HEARTBEAT_FAILPOINT,HEARTBEAT_METRICS_HOST,HEARTBEAT_METRICS_PORT --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:9464 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,KAFKA_GROUP_ID,LOG_LEVEL,DATABASE_URL,HEARTBEAT_PARTITIONS,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_FROM_BEGINNING,HEARTBEAT_EPISODE_MIN_READINGS,HEARTBEAT_EPISODE_MIN_DURATION,HEARTBEAT_EPISODE_END_AFTER,KAFKA_ALERTS_TOPIC,KAFKA_SESSION_TIMEOUT,HEARTBEAT_FAILPOINT,HEARTBEAT_METRICS_HOST,HEARTBEAT_METRICS_PORT --ignore-env
 /**
  * The consumer: a Kafka consumer-group member that validates every reading, stores valid ones in
  * PostgreSQL and rejected ones in the dead-letter table, in batches, and commits Kafka offsets
- * only after the database committed. Run `deno task consumer --help` for its settings.
+ * only after the database committed. It serves `/metrics`, `/healthz` and `/readyz` on
+ * `--metrics-port` (lib/http.ts). Run `deno task consumer --help` for its settings.
  *
  * @module
  */
+import { AlertPublisher } from "./lib/alert_events.ts";
 import { fatal, loadConfig } from "./lib/cli.ts";
 import { consumerOptions } from "./lib/config.ts";
 import { startConsumer } from "./lib/consume.ts";
 import { startOpsServer } from "./lib/http.ts";
+import { EpisodeTracker } from "./lib/episodes.ts";
 import { createKafka, ensureTopic } from "./lib/kafka.ts";
 import { createLogger } from "./lib/log.ts";
 import { ConsumerMetrics } from "./lib/metrics.ts";
@@ -46,8 +49,24 @@ async function main(): Promise<void> {
   if (shutdown.signal.aborted) return;
   metrics.setDatabaseReady(true);
 
-  const totals = { records: 0, inserted: 0, duplicates: 0, rejected: 0, batches: 0 };
+  const kafka = createKafka(config.brokers, "heartbeat-consumer", log, config.logLevel === "debug");
+  await ensureTopic(kafka, config.topic, config.partitions, log);
+  let alerts: AlertPublisher | undefined;
+  if (config.alertsTopic !== "none") {
+    await ensureTopic(kafka, config.alertsTopic, config.partitions, log);
+    alerts = new AlertPublisher(kafka, config.alertsTopic);
+    await alerts.connect();
+  }
+  const episodes = new EpisodeTracker(repository, {
+    minReadings: config.episodeMinReadings,
+    minDurationMs: config.episodeMinDuration,
+    endAfterNormal: config.episodeEndAfter,
+  });
+
+  const totals = { records: 0, inserted: 0, duplicates: 0, rejected: 0, batches: 0, alertEvents: 0 };
   const sink = new Sink({
+    episodes,
+    ...(alerts === undefined ? {} : { publishEvents: (events) => alerts.publish(events) }),
     store: repository,
     validate: createValidator({ maxMessageBytes: config.maxMessageBytes, futureSkewMs: config.futureSkew }),
     batchSize: config.batchSize,
@@ -62,6 +81,16 @@ async function main(): Promise<void> {
       totals.duplicates += b.duplicates;
       totals.rejected += b.rejected;
       totals.batches++;
+      totals.alertEvents += b.events.length;
+      for (const e of b.events) {
+        log.info(e.type === "open" ? "alert opened" : "alert closed", {
+          customer: e.alert.customerId,
+          kind: e.alert.kind,
+          severity: e.alert.severity,
+          startedAt: e.alert.startedAt,
+          peak: e.alert.peak,
+        });
+      }
       log.debug("batch committed", {
         records: b.records,
         inserted: b.inserted,
@@ -70,8 +99,7 @@ async function main(): Promise<void> {
       });
     },
   });
-  const kafka = createKafka(config.brokers, "heartbeat-consumer", log, config.logLevel === "debug");
-  await ensureTopic(kafka, config.topic, config.partitions, log);
+  const hooks = metrics.consumerHooks();
   const running = await startConsumer({
     kafka,
     topic: config.topic,
@@ -81,7 +109,11 @@ async function main(): Promise<void> {
     pauseAfterDbCommitMs: config.failpoint,
     sink,
     log,
-    ...metrics.consumerHooks(),
+    ...hooks,
+    onAssignment: (partitions) => {
+      hooks.onAssignment?.(partitions);
+      episodes.reset(); // another member may have moved our customers on: rebuild from the database
+    },
   });
   const began = performance.now();
   const progress = new Progress(log, () => {
@@ -101,6 +133,7 @@ async function main(): Promise<void> {
   progress.stop();
   await running.stop();
   await sink.close().catch(() => {});
+  await alerts?.disconnect().catch(() => {});
   await repository.close();
   log.info("stopped", { ...totals, upS: Number(((performance.now() - began) / 1000).toFixed(1)) });
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:9465 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,LOG_LEVEL,HEARTBEAT_CUSTOMERS,HEARTBEAT_RATE,HEARTBEAT_COUNT,HEARTBEAT_DURATION,HEARTBEAT_SEED,HEARTBEAT_START,HEARTBEAT_ANOMALY_RATE,HEARTBEAT_INVALID_RATE,HEARTBEAT_PARTITIONS,HEARTBEAT_PRODUCER_BATCH_SIZE,HEARTBEAT_PRODUCER_LINGER_MS,HEARTBEAT_COMPRESSION,HEARTBEAT_DRY_RUN,HEARTBEAT_METRICS_HOST,HEARTBEAT_METRICS_PORT --ignore-env
 /**
  * The producer: simulates heart-rate monitors and publishes their readings to Kafka (keyed by
- * customer, batched, compressed, idempotent), or prints them as NDJSON with `--dry-run`.
+ * customer, batched, compressed, idempotent), or prints them as NDJSON with `--dry-run`. While
+ * publishing it serves `/metrics`, `/healthz` and `/readyz` on `--metrics-port` (lib/http.ts).
  * Run `deno task producer --help` for its settings.
  *
  * @module
@@ -16,7 +17,7 @@ import { requireNet } from "./lib/permissions.ts";
 import { formatCount, formatDuration, Progress } from "./lib/progress.ts";
 import { Publisher } from "./lib/publisher.ts";
 import { onShutdown, sleep } from "./lib/shutdown.ts";
-import { type SimulatedMessage, Simulator } from "./lib/simulator.ts";
+import { type Episode, type SimulatedMessage, Simulator } from "./lib/simulator.ts";
 
 const USAGE =
   "usage: deno task producer [options]\n\nSimulates heart-rate monitors and publishes their readings to Kafka.";
@@ -35,9 +36,25 @@ function dryRunLine(m: SimulatedMessage): string {
   return JSON.stringify({ seq: m.seq, key: m.key, ...value, truth: m.truth });
 }
 
+/** NDJSON line of an injected anomaly episode for `--dry-run`, printed when the episode ends. */
+function episodeLine(e: Episode): string {
+  return JSON.stringify({
+    episode: {
+      customer_id: e.customerId,
+      kind: e.kind,
+      start: new Date(e.startMs).toISOString(),
+      end: new Date(e.endMs).toISOString(),
+      readings: e.readings,
+      target_bpm: e.targetBpm,
+    },
+  });
+}
+
 async function main(): Promise<void> {
   const config = loadConfig(USAGE, producerOptions);
   const log = createLogger({ level: config.logLevel });
+  // injected anomaly episodes: the ground truth, printed with --dry-run
+  const episodes: Episode[] = [];
   const sim = new Simulator({
     seed: config.seed,
     customers: config.customers,
@@ -45,6 +62,7 @@ async function main(): Promise<void> {
     startMs: config.start,
     anomalyRate: config.anomalyRate,
     invalidRate: config.invalidRate,
+    ...(config.dryRun ? { onEpisode: (e: Episode) => episodes.push(e) } : {}),
   });
   using shutdown = onShutdown(log);
 
@@ -55,11 +73,14 @@ async function main(): Promise<void> {
     for (let seq = 0; !done(sim, seq, config.count, config.duration, config.start); seq++) {
       if (shutdown.signal.aborted) break;
       chunk.push(dryRunLine(sim.next()));
-      if (chunk.length === 1000) {
+      for (const e of episodes.splice(0)) chunk.push(episodeLine(e));
+      if (chunk.length >= 1000) {
         await out.write(encoder.encode(chunk.join("\n") + "\n"));
         chunk = [];
       }
     }
+    sim.finish();
+    for (const e of episodes.splice(0)) chunk.push(episodeLine(e));
     if (chunk.length > 0) await out.write(encoder.encode(chunk.join("\n") + "\n"));
     await out.close().catch(() => {});
     return;

@@ -295,6 +295,7 @@ export class EpisodeTracker {
   readonly #store: EpisodeStore;
   readonly #settings: DetectorSettings;
   readonly #detectors = new Map<string, CustomerDetector>();
+  #resetPending = false;
 
   /** @param store where history comes from; @param settings detection settings */
   constructor(store: EpisodeStore, settings: DetectorSettings = DEFAULT_DETECTOR) {
@@ -302,9 +303,12 @@ export class EpisodeTracker {
     this.#settings = settings;
   }
 
-  /** Forgets every customer's state (after a rebalance): it is rebuilt from the database. */
+  /**
+   * Forgets every customer's state (after a rebalance), from the next batch on: it is rebuilt
+   * from the database. Safe to call while a batch is being processed.
+   */
   reset(): void {
-    this.#detectors.clear();
+    this.#resetPending = true;
   }
 
   /** Customers with state in memory. */
@@ -314,6 +318,10 @@ export class EpisodeTracker {
 
   /** Feeds a batch of valid readings (any order); returns the alerts to upsert and the events. */
   async process(readings: readonly TrackedReading[]): Promise<TrackResult> {
+    if (this.#resetPending) {
+      this.#detectors.clear();
+      this.#resetPending = false;
+    }
     const byCustomer = new Map<string, TrackedReading[]>();
     for (const r of readings) {
       const list = byCustomer.get(r.customerId);

@@ -82,17 +82,32 @@ Deno.test("the consumer refuses a database or broker host outside its allowed li
 });
 
 Deno.test("producer --dry-run prints the same NDJSON for the same seed and start, and other NDJSON for another seed", async () => {
-  const args = ["--dry-run", "--count", "500", "--start", "2026-01-01T00:00:00Z", "--invalid-rate", "0.1"];
+  const args = [
+    "--dry-run",
+    "--count",
+    "500",
+    "--start",
+    "2026-01-01T00:00:00Z",
+    "--invalid-rate",
+    "0.1",
+    "--anomaly-rate",
+    "0.05",
+  ];
   const a = await run("producer", [...args, "--seed", "7"]);
   const b = await run("producer", [...args, "--seed", "7"]);
   const c = await run("producer", [...args, "--seed", "8"]);
   assert.equal(a.code, 0, a.stderr);
-  const lines = a.stdout.trim().split("\n");
-  assert.equal(lines.length, 500);
-  for (const line of lines) {
-    const m = JSON.parse(line);
+  const lines = a.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const messages = lines.filter((l) => l.episode === undefined);
+  assert.equal(messages.length, 500);
+  for (const m of messages) {
     assert.ok(typeof m.key === "string" && (typeof m.value === "string" || typeof m.value_base64 === "string"));
     assert.equal(typeof m.truth.valid, "boolean");
+  }
+  // the injected episodes' ground truth comes along
+  for (const { episode } of lines.filter((l) => l.episode !== undefined)) {
+    assert.match(episode.kind, /^(bradycardia|tachycardia)$/);
+    assert.ok(Date.parse(episode.end) >= Date.parse(episode.start));
   }
   assert.equal(b.stdout, a.stdout);
   assert.notEqual(c.stdout, a.stdout);
