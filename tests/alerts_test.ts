@@ -147,7 +147,7 @@ integrationTest(
       assert.ok(k.recall >= 0.99, `${kind} recall ${k.recall}`);
     }
     assert.ok(score.medianDelayMs <= DEFAULT_DETECTOR.minDurationMs + 2_000, `median delay ${score.medianDelayMs} ms`);
-  console.log("pipeline detection score:", JSON.stringify({ ...score, delaysMs: undefined }));
+    console.log("pipeline detection score:", JSON.stringify({ ...score, delaysMs: undefined }));
 
     // 2. the events on the alerts topic: one opened event per alert, one closed event per ended one
     const consumer = topic.kafka.consumer({ groupId: uniqueName("events") });
