@@ -7,10 +7,14 @@
  *
  * - `repository`: the pipeline's own `Repository.writeBatch` (today: `INSERT ... SELECT FROM
  *   unnest($1::text[], ...) ON CONFLICT DO NOTHING`, one named statement);
+ * - `unnest-no-conflict`: the same unnest INSERT without `ON CONFLICT DO NOTHING` (its cost);
  * - `values`: multi-row `INSERT ... VALUES ($1, ...), (...) ON CONFLICT DO NOTHING` (split at
  *   PostgreSQL's 65,535 parameters);
  * - `copy-temp`: `COPY` into a temporary table, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`;
  * - `copy`: plain `COPY` into `readings` (no duplicate handling: the ceiling).
+ *
+ * `--tweaks collate-c,no-brin` alters the fresh schema first (`customer_id` in the "C" collation;
+ * no BRIN index), to measure what each costs.
  *
  * ```sh
  * deno run --allow-net=127.0.0.1:5432 --allow-read=. --ignore-env bench/insert_variants.ts \
@@ -32,7 +36,11 @@ import { table } from "./report.ts";
 import { buildDataset, exampleReading, type ReadingColumns, readingColumns, readingLine } from "./rows.ts";
 
 const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
-const VARIANTS = ["repository", "values", "copy-temp", "copy"] as const;
+const VARIANTS = ["repository", "unnest-no-conflict", "values", "copy-temp", "copy"] as const;
+const TWEAKS: Record<string, string> = {
+  "collate-c": `ALTER TABLE readings ALTER COLUMN customer_id TYPE text COLLATE "C"`,
+  "no-brin": "DROP INDEX readings_recorded_at_brin",
+};
 type Variant = typeof VARIANTS[number];
 
 type Row = StoredReading & { partition: number };
@@ -50,6 +58,7 @@ async function writeBatch(
   repo: Repository,
   client: pg.Client,
   columns: ReadingColumns,
+  unnestSql: string,
   batch: Row[],
 ): Promise<number> {
   const names = columns.names.join(", ");
@@ -57,6 +66,15 @@ async function writeBatch(
   switch (variant) {
     case "repository":
       return (await repo.writeBatch(batch, [])).inserted;
+    case "unnest-no-conflict": {
+      const arrays = columns.names.map((_, j) =>
+        batch.map((r) => columns.values({ ...r, offset: Number(r.offset) })[j])
+      );
+      await client.query("BEGIN");
+      const res = await client.query({ name: "unnest_no_conflict", text: unnestSql, values: arrays });
+      await client.query("COMMIT");
+      return res.rowCount ?? 0;
+    }
     case "values": {
       const perStatement = Math.floor(65_535 / columns.names.length);
       let inserted = 0;
@@ -109,6 +127,7 @@ async function main(): Promise<void> {
       variants: { type: "string", default: VARIANTS.join(",") },
       customers: { type: "string", default: "1000" },
       explain: { type: "boolean", default: false },
+      tweaks: { type: "string", default: "" },
     },
   });
   const rows = Number(v.rows);
@@ -117,23 +136,34 @@ async function main(): Promise<void> {
   for (const x of variants) {
     if (!VARIANTS.includes(x)) throw new TypeError(`Cannot run variant ${x}: expected one of ${VARIANTS.join(", ")}`);
   }
+  const tweaks = v.tweaks.split(",").filter((t) => t !== "");
+  for (const t of tweaks) {
+    if (TWEAKS[t] === undefined) {
+      throw new TypeError(`Cannot apply tweak ${t}: expected one of ${Object.keys(TWEAKS).join(", ")}`);
+    }
+  }
   const id = Date.now().toString(36);
   let columns: ReadingColumns;
   {
     await using scratch = await freshDatabase(PG_SERVER, `bench_variants_schema_${id}`);
     columns = readingColumns(await tableColumns(scratch.url, "readings"), exampleReading());
   }
-  const data = buildDataset({
-    topic: "heartbeat-readings",
-    count: Math.ceil(rows / 0.99) + 100,
-    seed: 1,
-    customers: Number(v.customers),
-    rate: 100_000,
-    startMs: Date.now() - 3_600_000,
-    anomalyRate: 0.002,
-    invalidRate: 0.01,
-    partitions: 6,
-  }, columns, 5000, rows);
+  const data = buildDataset(
+    {
+      topic: "heartbeat-readings",
+      count: Math.ceil(rows / 0.99) + 100,
+      seed: 1,
+      customers: Number(v.customers),
+      rate: 100_000,
+      startMs: Date.now() - 3_600_000,
+      anomalyRate: 0.002,
+      invalidRate: 0.01,
+      partitions: 6,
+    },
+    columns,
+    5000,
+    rows,
+  );
   const all: Row[] = data.sample.slice(0, rows).map((r) => ({ ...r, offset: String(r.offset) }));
   console.error(`${all.length} readings, columns: ${columns.names.join(", ")}`);
 
@@ -145,12 +175,20 @@ async function main(): Promise<void> {
       const client = new pg.Client({ connectionString: db.url });
       await client.connect();
       try {
+        for (const t of tweaks) await client.query(TWEAKS[t]!);
+        const types = await client.query<{ column_name: string; udt_name: string }>(
+          "SELECT column_name, udt_name FROM information_schema.columns WHERE table_name = 'readings'",
+        );
+        const typeOf = new Map(types.rows.map((t) => [t.column_name, t.udt_name]));
+        const cols = columns.names;
+        const unnestSql = `INSERT INTO readings (${cols.join(", ")})
+          SELECT * FROM unnest(${cols.map((c, j) => `$${j + 1}::${typeOf.get(c)}[]`).join(", ")})`;
         const times: number[] = [];
         let inserted = 0;
         const began = performance.now();
         for (let i = 0; i < all.length; i += size) {
           const t = performance.now();
-          inserted += await writeBatch(variant, repo, client, columns, all.slice(i, i + size));
+          inserted += await writeBatch(variant, repo, client, columns, unnestSql, all.slice(i, i + size));
           times.push(performance.now() - t);
         }
         const ms = performance.now() - began;
@@ -171,15 +209,8 @@ async function main(): Promise<void> {
             ...r,
             recordedAt: new Date(Date.parse(r.recordedAt) + 86_400_000).toISOString(),
           }));
-          const cols = columns.names;
-          const types = await client.query<{ column_name: string; udt_name: string }>(
-            "SELECT column_name, udt_name FROM information_schema.columns WHERE table_name = 'readings'",
-          );
-          const typeOf = new Map(types.rows.map((t) => [t.column_name, t.udt_name]));
           const arrays = cols.map((_, j) => extra.map((r) => columns.values(r)[j]));
-          const sql = `EXPLAIN (ANALYZE, BUFFERS, WAL) INSERT INTO readings (${cols.join(", ")})
-            SELECT * FROM unnest(${cols.map((c, j) => `$${j + 1}::${typeOf.get(c)}[]`).join(", ")})
-            ON CONFLICT DO NOTHING`;
+          const sql = `EXPLAIN (ANALYZE, BUFFERS, WAL) ${unnestSql} ON CONFLICT DO NOTHING`;
           const plan = await client.query<{ "QUERY PLAN": string }>(sql, arrays);
           console.log(`\nEXPLAIN ANALYZE of one ${size}-row unnest INSERT into ${all.length} rows:\n`);
           console.log(plan.rows.map((r) => r["QUERY PLAN"]).join("\n"));
@@ -190,7 +221,11 @@ async function main(): Promise<void> {
       }
     }
   }
-  console.log(`\n${all.length.toLocaleString("en-US")} readings, one transaction per batch, fresh database each:\n`);
+  console.log(
+    `\n${all.length.toLocaleString("en-US")} readings, one transaction per batch, fresh database each${
+      tweaks.length > 0 ? `, schema tweaks: ${tweaks.join(", ")}` : ""
+    }:\n`,
+  );
   console.log(table(["variant", "batch", "rows/s", "p50 batch ms", "max batch ms"], out));
 }
 

@@ -329,7 +329,7 @@ export const producerOptions = {
   metricsHost,
   metricsPort: {
     flag: "metrics-port",
-    env: "HEARTBEAT_METRICS_PORT",
+    env: "HEARTBEAT_PRODUCER_METRICS_PORT",
     help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
     default: "9465",
     schema: parse.port,
@@ -435,7 +435,7 @@ export const consumerOptions = {
   metricsHost,
   metricsPort: {
     flag: "metrics-port",
-    env: "HEARTBEAT_METRICS_PORT",
+    env: "HEARTBEAT_CONSUMER_METRICS_PORT",
     help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
     default: "9464",
     schema: parse.port,

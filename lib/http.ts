@@ -169,6 +169,6 @@ export async function startOpsServer(
 ): Promise<OpsServer | null> {
   if (settings.metricsPort === 0) return null;
   const address = listenAddress(settings.metricsHost, settings.metricsPort);
-  await requireNet([address], "--metrics-host/--metrics-port (HEARTBEAT_METRICS_HOST/HEARTBEAT_METRICS_PORT)");
+  await requireNet([address], "--metrics-host/--metrics-port (HEARTBEAT_METRICS_HOST and the metrics port variable)");
   return serveOps({ hostname: settings.metricsHost, port: settings.metricsPort, source, log });
 }

@@ -24,7 +24,11 @@ log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 fetch() {
-  if [[ -f "$KAFKA_HOME/libs/kafka_2.13-$KAFKA_VERSION.jar" ]]; then return 0; fi
+  local want; want="$(sha256sum "$HERE/kafka-pom.xml" | cut -c1-16)"
+  # the cache is reused only when it was resolved from this very pom
+  if [[ -f "$KAFKA_HOME/libs/kafka_2.13-$KAFKA_VERSION.jar" && "$(cat "$KAFKA_HOME/libs/.pom-sha" 2>/dev/null)" == "$want" ]]; then
+    return 0
+  fi
   command -v mvn >/dev/null || { log "error: Maven (mvn) is needed to fetch Kafka $KAFKA_VERSION"; exit 1; }
   log "fetching Apache Kafka $KAFKA_VERSION broker and tools jars with Maven into $KAFKA_HOME"
   mkdir -p "$KAFKA_HOME"
@@ -32,6 +36,8 @@ fetch() {
   rm -rf "$KAFKA_HOME/libs.tmp"
   mvn -q -B -f "$KAFKA_HOME/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$KAFKA_HOME/libs.tmp" -DincludeScope=runtime
+  echo "$want" >"$KAFKA_HOME/libs.tmp/.pom-sha"
+  rm -rf "$KAFKA_HOME/libs"
   mv "$KAFKA_HOME/libs.tmp" "$KAFKA_HOME/libs"
 }
 

@@ -225,7 +225,13 @@ integrationTest(
       await using c = await consumer(db, topic, uniqueName("pg"), {
         HEARTBEAT_CONSUMER_BATCH_SIZE: "500",
         HEARTBEAT_CONSUMER_BATCH_WAIT_MS: "20",
+        HEARTBEAT_CONSUMER_METRICS_PORT: "9464",
       });
+      const readyz = async () => {
+        const r = await fetch("http://127.0.0.1:9464/readyz");
+        await r.body?.cancel();
+        return r.status;
+      };
       await waitUntil("the first rows", async () => (await total(db)) > 0);
       for (let i = 0; i < 3; i++) {
         await terminate();
@@ -237,9 +243,11 @@ integrationTest(
       const during = await new Promise<number>((r) => setTimeout(() => r(0), 4_000));
       assert.equal(during, 0);
       assert.match(c.stderr(), /database write failed; retrying/);
+      assert.equal(await readyz(), 503, "not ready while the database refuses connections");
       await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`);
       await waitUntil("everything stored", async () => (await total(db)) >= run.count, 90_000);
       assert.match(c.stderr(), /database writes succeed again/);
+      assert.equal(await readyz(), 200, "ready again once writes succeed");
       c.kill("SIGTERM");
       assert.equal((await c.status).code, 0, "the consumer never exited on its own and stops cleanly");
     } finally {
@@ -248,7 +256,7 @@ integrationTest(
       );
       await admin.end();
     }
-    await verify("database connections terminated 4×, 4 s outage", db, topic, messages);
+    await verify("database connections terminated 4×, 4 s outage (/readyz 503 meanwhile)", db, topic, messages);
   },
 );
 

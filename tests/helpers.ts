@@ -142,14 +142,14 @@ export interface Child extends AsyncDisposable {
 
 /**
  * Starts a task's script (same permissions as `deno task <name>`), with extra args and env.
- * The metrics endpoint is off (`HEARTBEAT_METRICS_PORT=0`) unless `env` sets a port, so that
+ * The metrics endpoint is off (`HEARTBEAT_{PRODUCER,CONSUMER}_METRICS_PORT=0`) unless `env` sets a port, so that
  * several scripts can run at once.
  */
 export async function spawnTask(task: string, args: string[] = [], env: Record<string, string> = {}): Promise<Child> {
   const base = await taskArgs(task);
   const process = new Deno.Command(Deno.execPath(), {
     args: [...base, ...args],
-    env: { LOG_LEVEL: "info", HEARTBEAT_METRICS_PORT: "0", ...env },
+    env: { LOG_LEVEL: "info", HEARTBEAT_PRODUCER_METRICS_PORT: "0", HEARTBEAT_CONSUMER_METRICS_PORT: "0", ...env },
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",

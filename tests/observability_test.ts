@@ -108,7 +108,7 @@ integrationTest(
         KAFKA_TOPIC: topic.name,
         KAFKA_GROUP_ID: uniqueName("observability"),
         HEARTBEAT_CONSUMER_BATCH_WAIT_MS: "20",
-        HEARTBEAT_METRICS_PORT: String(CONSUMER_PORT),
+        HEARTBEAT_CONSUMER_METRICS_PORT: String(CONSUMER_PORT),
       });
       const why = () => `consumer stderr:\n${consumer.stderr()}`;
 
@@ -192,7 +192,7 @@ integrationTest(
     await using producer = await spawnTask(
       "producer",
       ["--topic", topic.name, "--rate", "200", "--invalid-rate", "0.2"],
-      { HEARTBEAT_METRICS_PORT: String(PRODUCER_PORT) },
+      { HEARTBEAT_PRODUCER_METRICS_PORT: String(PRODUCER_PORT) },
     );
     const why = () => `producer stderr:\n${producer.stderr()}`;
     await waitUntil("/readyz to answer 200", async () => (await get(PRODUCER_PORT, "/readyz"))?.status === 200)
