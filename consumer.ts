@@ -129,7 +129,9 @@ async function main(): Promise<void> {
   }, 10_000);
   progress.start();
 
-  await new Promise((resolve) => shutdown.signal.addEventListener("abort", resolve, { once: true }));
+  if (!shutdown.signal.aborted) {
+    await new Promise((resolve) => shutdown.signal.addEventListener("abort", resolve, { once: true }));
+  }
   progress.stop();
   await running.stop();
   await sink.close().catch(() => {});

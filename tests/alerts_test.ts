@@ -17,6 +17,7 @@ import {
   testDatabase,
   testTopic,
   uniqueName,
+  waitForJoin,
   waitUntil,
 } from "./helpers.ts";
 
@@ -103,6 +104,8 @@ async function consumeAll(
     await c.status;
   }
   const c = await spawnTask("consumer", [], base);
+  // it must be up (signal handlers installed) before we judge the group and stop it
+  await waitForJoin(c);
   await waitUntil("the group to catch up", () => groupCaughtUp(kafka, topic, group), 90_000);
   c.kill("SIGTERM");
   assert.equal((await c.status).code, 0, c.stderr());

@@ -26,6 +26,7 @@ import {
   type TestTopic,
   testTopic,
   uniqueName,
+  waitForJoin,
   waitUntil,
 } from "./helpers.ts";
 
@@ -197,6 +198,7 @@ integrationTest(
     assert.ok(midRun >= 5, `at least 5 kills mid-run (progress after each kill: ${progress.join(", ")})`);
     assert.ok(inWindow >= 2);
     const last = await consumer(db, topic, group);
+    await waitForJoin(last);
     await waitUntil("everything stored", async () => (await total(db)) >= run.count, 90_000);
     await waitUntil("offsets committed", () => groupCaughtUp(topic.kafka, topic.name, group));
     last.kill("SIGTERM");

@@ -209,3 +209,12 @@ export async function groupCaughtUp(kafka: Kafka, topic: string, groupId: string
     await admin.disconnect();
   }
 }
+
+/** Waits until a consumer child has joined its group (so it is fully started and handles signals). */
+export function waitForJoin(child: Child, timeoutMs = 60_000): Promise<void> {
+  return waitUntil(
+    "the consumer to join its group",
+    () => Promise.resolve(child.stderr().includes('"msg":"joined group"')),
+    timeoutMs,
+  );
+}

@@ -14,6 +14,7 @@ import {
   testDatabase,
   testTopic,
   uniqueName,
+  waitForJoin,
   waitUntil,
 } from "./helpers.ts";
 
@@ -139,6 +140,7 @@ integrationTest(
     {
       const group = uniqueName("g2");
       await using again = await spawnTask("consumer", [], { ...env, KAFKA_GROUP_ID: group });
+      await waitForJoin(again);
       await waitUntil(
         "the second group to commit every partition",
         () => groupCaughtUp(topic.kafka, topic.name, group),
