@@ -234,6 +234,7 @@ integrationTest(
         await r.body?.cancel();
         return r.status;
       };
+      await waitForJoin(c);
       await waitUntil("the first rows", async () => (await total(db)) > 0);
       for (let i = 0; i < 3; i++) {
         await terminate();

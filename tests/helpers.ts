@@ -138,6 +138,8 @@ export interface Child extends AsyncDisposable {
   kill(signal?: Deno.Signal): void;
   /** Waits for exit. */
   status: Promise<Deno.CommandStatus>;
+  /** Whether it has exited. */
+  exited(): boolean;
 }
 
 /**
@@ -160,7 +162,9 @@ export async function spawnTask(task: string, args: string[] = [], env: Record<s
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) add(chunk);
   };
   const pumps = Promise.all([pump(process.stdout, (s) => out += s), pump(process.stderr, (s) => err += s)]);
+  let exited = false;
   const status = process.status.then(async (s) => {
+    exited = true;
     await pumps;
     return s;
   });
@@ -174,6 +178,7 @@ export async function spawnTask(task: string, args: string[] = [], env: Record<s
       } catch { /* already gone */ }
     },
     status,
+    exited: () => exited,
     async [Symbol.asyncDispose]() {
       try {
         process.kill("SIGKILL");
@@ -212,9 +217,8 @@ export async function groupCaughtUp(kafka: Kafka, topic: string, groupId: string
 
 /** Waits until a consumer child has joined its group (so it is fully started and handles signals). */
 export function waitForJoin(child: Child, timeoutMs = 60_000): Promise<void> {
-  return waitUntil(
-    "the consumer to join its group",
-    () => Promise.resolve(child.stderr().includes('"msg":"joined group"')),
-    timeoutMs,
-  );
+  return waitUntil("the consumer to join its group", () => {
+    if (child.exited()) throw new Error(`the consumer exited before joining:\n${child.stderr()}`);
+    return Promise.resolve(child.stderr().includes('"msg":"joined group"'));
+  }, timeoutMs);
 }
