@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { Kafka, logLevel } from "kafkajs";
+import { logLevel } from "kafkajs";
+import { Kafka } from "../lib/kafka.ts";
 import { dropDatabase, ensureDatabase, Repository } from "../lib/repository.ts";
 import { taskArgs } from "./tasks.ts";
 
