@@ -74,7 +74,8 @@ export class AlertPublisher {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 20 },
+      // unlimited, as kafkajs requires for idempotence; a stop request bounds the wait
+      retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: Number.MAX_SAFE_INTEGER },
     });
   }
 

@@ -76,7 +76,8 @@ export function createLogger(options: LoggerOptions = {}, bound: Fields = {}): L
     for (const [k, v] of Object.entries(all)) all[k] = errorFields(v);
     if (pretty) {
       const time = now().toISOString().slice(11, 23);
-      const extra = Object.entries(all).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+      const extra = Object.entries(all).filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
       write(`${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra.length ? "  " + extra.join(" ") : ""}`);
     } else {
       write(JSON.stringify({ level, time: now().toISOString(), msg, ...all }));

@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import type { Alert } from "../lib/episodes.ts";
 import { DEFAULT_DETECTOR } from "../lib/episodes.ts";
 import { scoreEpisodes } from "../lib/scoring.ts";
-import { type Episode, Simulator } from "../lib/simulator.ts";
 import {
   groupCaughtUp,
   integrationTest,
+  producerArgs,
+  type SeededRun,
+  simulateRun,
   spawnTask,
   type TestDatabase,
   testDatabase,
@@ -21,31 +23,15 @@ import {
   waitUntil,
 } from "./helpers.ts";
 
-const RUN = {
+const RUN: SeededRun = {
   seed: 77,
   customers: 10,
   rate: 10,
   count: 20_000,
   start: "2026-11-20T00:00:00Z",
-  anomaly: 0.01,
-  invalid: 0.01,
+  anomalyRate: 0.01,
+  invalidRate: 0.01,
 };
-
-function truth(): Episode[] {
-  const episodes: Episode[] = [];
-  const sim = new Simulator({
-    seed: RUN.seed,
-    customers: RUN.customers,
-    rate: RUN.rate,
-    startMs: Date.parse(RUN.start),
-    anomalyRate: RUN.anomaly,
-    invalidRate: RUN.invalid,
-    onEpisode: (e) => episodes.push(e),
-  });
-  for (let i = 0; i < RUN.count; i++) sim.next();
-  sim.finish();
-  return episodes;
-}
 
 interface AlertRow {
   customer_id: string;
@@ -117,31 +103,14 @@ integrationTest(
   async () => {
     await using topic = testTopic();
     const alertsTopic = `${topic.name}-alerts`;
-    const producer = await spawnTask("producer", [
-      "--topic",
-      topic.name,
-      "--seed",
-      String(RUN.seed),
-      "--customers",
-      String(RUN.customers),
-      "--rate",
-      String(RUN.rate),
-      "--count",
-      String(RUN.count),
-      "--start",
-      RUN.start,
-      "--anomaly-rate",
-      String(RUN.anomaly),
-      "--invalid-rate",
-      String(RUN.invalid),
-    ]);
+    const producer = await spawnTask("producer", producerArgs(topic.name, RUN));
     assert.equal((await producer.status).code, 0, producer.stderr());
 
     // 1. an uninterrupted run, scored against the ground truth
     await using db = await testDatabase();
     await consumeAll(db, topic.name, topic.kafka, uniqueName("alerts"), { KAFKA_ALERTS_TOPIC: alertsTopic });
     const stored = await alerts(db);
-    const detectable = truth().filter((e) => e.readings >= DEFAULT_DETECTOR.minReadings);
+    const detectable = simulateRun(RUN).episodes.filter((e) => e.readings >= DEFAULT_DETECTOR.minReadings);
     const score = scoreEpisodes(detectable, stored.map(asAlert));
     for (const kind of ["bradycardia", "tachycardia"] as const) {
       const k = score.kinds[kind];

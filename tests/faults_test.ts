@@ -14,12 +14,15 @@ import { Buffer } from "node:buffer";
 // @ts-types="@types/pg"
 import pg from "pg";
 import { Random } from "../lib/random.ts";
-import { type SimulatedMessage, Simulator } from "../lib/simulator.ts";
+import type { SimulatedMessage } from "../lib/simulator.ts";
 import {
   type Child,
   groupCaughtUp,
   integrationTest,
   PG_SERVER,
+  producerArgs as seededArgs,
+  type SeededRun,
+  simulateRun,
   spawnTask,
   type TestDatabase,
   testDatabase,
@@ -40,48 +43,11 @@ interface FaultRow {
 }
 const table: FaultRow[] = [];
 
-interface Run {
-  seed: number;
-  count: number;
-  rate: number;
-  customers: number;
-  start: string;
-  invalidRate: number;
-}
+type Run = Omit<SeededRun, "anomalyRate">;
 
-function simulate(run: Run): SimulatedMessage[] {
-  const sim = new Simulator({
-    seed: run.seed,
-    customers: run.customers,
-    rate: run.rate,
-    startMs: Date.parse(run.start),
-    anomalyRate: 0.005,
-    invalidRate: run.invalidRate,
-  });
-  return Array.from({ length: run.count }, () => sim.next());
-}
-
-function producerArgs(topic: string, run: Run, extra: string[] = []): string[] {
-  return [
-    "--topic",
-    topic,
-    "--seed",
-    String(run.seed),
-    "--count",
-    String(run.count),
-    "--rate",
-    String(run.rate),
-    "--customers",
-    String(run.customers),
-    "--start",
-    run.start,
-    "--invalid-rate",
-    String(run.invalidRate),
-    "--anomaly-rate",
-    "0.005",
-    ...extra,
-  ];
-}
+const simulate = (run: Run): SimulatedMessage[] => simulateRun({ ...run, anomalyRate: 0.005 }).messages;
+const producerArgs = (topic: string, run: Run, extra: string[] = []) =>
+  seededArgs(topic, { ...run, anomalyRate: 0.005 }, extra);
 
 /** Produces a seeded run with the real producer script and waits for it to finish. */
 async function produce(topic: string, run: Run): Promise<void> {

@@ -13,6 +13,7 @@
 import { logLevel } from "kafkajs";
 import { Kafka } from "../lib/kafka.ts";
 import { dropDatabase, ensureDatabase, Repository } from "../lib/repository.ts";
+import { type Episode, type SimulatedMessage, Simulator } from "../lib/simulator.ts";
 import { taskArgs } from "./tasks.ts";
 
 export { taskArgs };
@@ -222,4 +223,48 @@ export function waitForJoin(child: Child, timeoutMs = 60_000): Promise<void> {
     if (child.exited()) throw new Error(`the consumer exited before joining:\n${child.stderr()}`);
     return Promise.resolve(child.stderr().includes('"msg":"joined group"'));
   }, timeoutMs);
+}
+
+/** A seeded simulator run, as the producer's flags describe it. */
+export interface SeededRun {
+  seed: number;
+  customers: number;
+  rate: number;
+  count: number;
+  /** ISO 8601 start of the simulated time. */
+  start: string;
+  invalidRate: number;
+  anomalyRate: number;
+}
+
+/** The producer flags that publish a seeded run to a topic (plus `extra`). */
+export function producerArgs(topic: string, run: SeededRun, extra: string[] = []): string[] {
+  const flags: Record<string, string | number> = {
+    topic,
+    seed: run.seed,
+    customers: run.customers,
+    rate: run.rate,
+    count: run.count,
+    start: run.start,
+    "invalid-rate": run.invalidRate,
+    "anomaly-rate": run.anomalyRate,
+  };
+  return [...Object.entries(flags).flatMap(([k, v]) => [`--${k}`, String(v)]), ...extra];
+}
+
+/** The messages (with their truth) and injected episodes of a seeded run, as the producer makes them. */
+export function simulateRun(run: SeededRun): { messages: SimulatedMessage[]; episodes: Episode[] } {
+  const episodes: Episode[] = [];
+  const sim = new Simulator({
+    seed: run.seed,
+    customers: run.customers,
+    rate: run.rate,
+    startMs: Date.parse(run.start),
+    anomalyRate: run.anomalyRate,
+    invalidRate: run.invalidRate,
+    onEpisode: (e) => episodes.push(e),
+  });
+  const messages = Array.from({ length: run.count }, () => sim.next());
+  sim.finish();
+  return { messages, episodes };
 }

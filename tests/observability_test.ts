@@ -13,7 +13,17 @@ import assert from "node:assert/strict";
 // @ts-types="@types/pg"
 import pg from "pg";
 import { Simulator } from "../lib/simulator.ts";
-import { integrationTest, PG_SERVER, spawnTask, testDatabase, testTopic, uniqueName, waitUntil } from "./helpers.ts";
+import {
+  integrationTest,
+  PG_SERVER,
+  producerArgs,
+  type SeededRun,
+  spawnTask,
+  testDatabase,
+  testTopic,
+  uniqueName,
+  waitUntil,
+} from "./helpers.ts";
 
 const CONSUMER_PORT = 9464;
 const PRODUCER_PORT = 9465;
@@ -51,27 +61,7 @@ async function assertPortFree(port: number): Promise<void> {
 }
 
 const RUN = { seed: 11, customers: 5, rate: 1000, count: 400, invalidRate: 0.1, anomalyRate: 0.01 };
-
-function producerArgs(topic: string, start: string): string[] {
-  return [
-    "--topic",
-    topic,
-    "--seed",
-    String(RUN.seed),
-    "--customers",
-    String(RUN.customers),
-    "--rate",
-    String(RUN.rate),
-    "--count",
-    String(RUN.count),
-    "--start",
-    start,
-    "--invalid-rate",
-    String(RUN.invalidRate),
-    "--anomaly-rate",
-    String(RUN.anomalyRate),
-  ];
-}
+const runFrom = (start: string): SeededRun => ({ ...RUN, start });
 
 /** What the simulator says a run must produce: valid readings and rejections by reason. */
 function expected(start: string): { valid: number; reasons: Map<string, number> } {
@@ -121,7 +111,7 @@ integrationTest(
 
       // a run with every fault kind the simulator injects
       const first = "2026-11-20T08:00:00Z";
-      const producer = await spawnTask("producer", producerArgs(topic.name, first));
+      const producer = await spawnTask("producer", producerArgs(topic.name, runFrom(first)));
       assert.equal((await producer.status).code, 0, producer.stderr());
       const truth = expected(first);
       await waitUntil(
@@ -154,7 +144,7 @@ integrationTest(
         [dbName],
       );
       const second = "2026-11-21T08:00:00Z";
-      const again = await spawnTask("producer", producerArgs(topic.name, second));
+      const again = await spawnTask("producer", producerArgs(topic.name, runFrom(second)));
       assert.equal((await again.status).code, 0, again.stderr());
       await waitUntil("/readyz to answer 503", async () => (await get(CONSUMER_PORT, "/readyz"))?.status === 503);
       const notReady = JSON.parse((await get(CONSUMER_PORT, "/readyz"))!.body);

@@ -6,10 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { FAULTS, type SimulatedMessage, Simulator } from "../lib/simulator.ts";
+import { FAULTS } from "../lib/simulator.ts";
 import {
   groupCaughtUp,
   integrationTest,
+  producerArgs,
+  type SeededRun,
+  simulateRun,
   spawnTask,
   testDatabase,
   testTopic,
@@ -18,7 +21,7 @@ import {
   waitUntil,
 } from "./helpers.ts";
 
-const RUN = {
+const RUN: SeededRun = {
   seed: 42,
   customers: 7,
   rate: 1000,
@@ -27,37 +30,6 @@ const RUN = {
   invalidRate: 0.05,
   anomalyRate: 0.01,
 };
-
-function simulate(): SimulatedMessage[] {
-  const sim = new Simulator({
-    seed: RUN.seed,
-    customers: RUN.customers,
-    rate: RUN.rate,
-    startMs: Date.parse(RUN.start),
-    anomalyRate: RUN.anomalyRate,
-    invalidRate: RUN.invalidRate,
-  });
-  return Array.from({ length: RUN.count }, () => sim.next());
-}
-
-const producerArgs = (topic: string) => [
-  "--topic",
-  topic,
-  "--seed",
-  String(RUN.seed),
-  "--customers",
-  String(RUN.customers),
-  "--rate",
-  String(RUN.rate),
-  "--count",
-  String(RUN.count),
-  "--start",
-  RUN.start,
-  "--invalid-rate",
-  String(RUN.invalidRate),
-  "--anomaly-rate",
-  String(RUN.anomalyRate),
-];
 
 function bytesOf(value: string | Uint8Array): string {
   return Buffer.from(typeof value === "string" ? new TextEncoder().encode(value) : value).toString("hex");
@@ -83,14 +55,14 @@ integrationTest(
   async () => {
     await using db = await testDatabase();
     await using topic = testTopic();
-    const messages = simulate();
+    const { messages } = simulateRun(RUN);
     const valid = messages.filter((m) => m.truth.valid);
     const invalid = messages.filter((m) => !m.truth.valid);
     // the run must exercise every fault kind, or the test proves less than it claims
     const kinds = new Set(invalid.map((m) => m.truth.valid ? "" : m.truth.fault));
     assert.deepEqual([...kinds].sort(), Object.keys(FAULTS).sort());
 
-    const producer = await spawnTask("producer", producerArgs(topic.name));
+    const producer = await spawnTask("producer", producerArgs(topic.name, RUN));
     const produced = await producer.status;
     assert.equal(produced.code, 0, `producer failed:\n${producer.stderr()}`);
 
