@@ -15,40 +15,13 @@ import { createLogger } from "./lib/log.ts";
 import { ProducerMetrics } from "./lib/metrics.ts";
 import { requireNet } from "./lib/permissions.ts";
 import { formatCount, formatDuration, Progress } from "./lib/progress.ts";
-import { Publisher } from "./lib/publisher.ts";
-import { onShutdown, sleep } from "./lib/shutdown.ts";
-import { type Episode, type SimulatedMessage, Simulator } from "./lib/simulator.ts";
+import { Publisher, publishSimulation } from "./lib/publisher.ts";
+import { onShutdown } from "./lib/shutdown.ts";
+import { type Episode, Simulator } from "./lib/simulator.ts";
+import { printDryRun } from "./lib/dry_run.ts";
 
 const USAGE =
   "usage: deno task producer [options]\n\nSimulates heart-rate monitors and publishes their readings to Kafka.";
-
-/** Whether the run should stop before message `seq` (count or simulated duration reached). */
-function done(sim: Simulator, seq: number, count: number | undefined, durationMs: number | undefined, startMs: number) {
-  if (count !== undefined && seq >= count) return true;
-  return durationMs !== undefined && sim.timeOf(seq) - startMs >= durationMs;
-}
-
-/** NDJSON line of a message for `--dry-run`: the payload as text, or base64 when not UTF-8. */
-function dryRunLine(m: SimulatedMessage): string {
-  const value = typeof m.value === "string"
-    ? { value: m.value }
-    : { value_base64: btoa(String.fromCharCode(...m.value)) };
-  return JSON.stringify({ seq: m.seq, key: m.key, ...value, truth: m.truth });
-}
-
-/** NDJSON line of an injected anomaly episode for `--dry-run`, printed when the episode ends. */
-function episodeLine(e: Episode): string {
-  return JSON.stringify({
-    episode: {
-      customer_id: e.customerId,
-      kind: e.kind,
-      start: new Date(e.startMs).toISOString(),
-      end: new Date(e.endMs).toISOString(),
-      readings: e.readings,
-      target_bpm: e.targetBpm,
-    },
-  });
-}
 
 async function main(): Promise<void> {
   const config = loadConfig(USAGE, producerOptions);
@@ -66,25 +39,8 @@ async function main(): Promise<void> {
   });
   using shutdown = onShutdown(log);
 
-  if (config.dryRun) {
-    const out = Deno.stdout.writable.getWriter();
-    const encoder = new TextEncoder();
-    let chunk: string[] = [];
-    for (let seq = 0; !done(sim, seq, config.count, config.duration, config.start); seq++) {
-      if (shutdown.signal.aborted) break;
-      chunk.push(dryRunLine(sim.next()));
-      for (const e of episodes.splice(0)) chunk.push(episodeLine(e));
-      if (chunk.length >= 1000) {
-        await out.write(encoder.encode(chunk.join("\n") + "\n"));
-        chunk = [];
-      }
-    }
-    sim.finish();
-    for (const e of episodes.splice(0)) chunk.push(episodeLine(e));
-    if (chunk.length > 0) await out.write(encoder.encode(chunk.join("\n") + "\n"));
-    await out.close().catch(() => {});
-    return;
-  }
+  const done = (seq: number) => sim.isPastEnd(seq, config.count, config.duration);
+  if (config.dryRun) return await printDryRun({ simulator: sim, episodes, done, signal: shutdown.signal });
 
   await requireNet(config.brokers, "--brokers (KAFKA_BROKERS)").catch((e: Error) => fatal(e.message, 2));
   const metrics = new ProducerMetrics();
@@ -143,17 +99,16 @@ async function main(): Promise<void> {
   progress.start();
   let error: unknown = null;
   try {
-    for (let seq = 0; !done(sim, seq, config.count, config.duration, config.start); seq++) {
-      if (shutdown.signal.aborted) break;
-      const m = sim.next();
-      const ahead = m.timeMs - Date.now();
-      if (ahead > 2) await sleep(ahead, shutdown.signal).catch(() => {});
-      if (shutdown.signal.aborted) break;
-      await publisher.send(m.key, m.value);
-      metrics.produced(1, m.truth.valid ? 0 : 1);
-      sent++;
-    }
-    await publisher.close();
+    await publishSimulation({
+      simulator: sim,
+      publisher,
+      done,
+      signal: shutdown.signal,
+      onSent: (m) => {
+        metrics.produced(1, m.truth.valid ? 0 : 1);
+        sent++;
+      },
+    });
   } catch (e) {
     error = e;
   } finally {

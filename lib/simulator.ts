@@ -212,6 +212,15 @@ export class Simulator {
     return this.#seq;
   }
 
+  /**
+   * Whether message number `seq` lies past the end of a run of `count` messages or `durationMs`
+   * of simulated time (either may be undefined: no limit).
+   */
+  isPastEnd(seq: number, count: number | undefined, durationMs: number | undefined): boolean {
+    if (count !== undefined && seq >= count) return true;
+    return durationMs !== undefined && this.timeOf(seq) - this.#options.startMs >= durationMs;
+  }
+
   /** Simulated time (epoch ms) of message number `seq`. */
   timeOf(seq: number): number {
     return (this.#startMicros + Math.floor(seq * 1e6 / this.#options.rate)) / 1000;
