@@ -151,6 +151,64 @@ export interface ParsedTimestamp {
 export function parseTimestamp(
   text: string,
 ): ParsedTimestamp | { code: ReasonCode; detail: string } {
+  return parseCanonical(text) ?? _parseTimestampGeneral(text);
+}
+
+/** Reads `n` ASCII digits at `i`, or -1 when any is not a digit. */
+function digitsAt(text: string, i: number, n: number): number {
+  let v = 0;
+  for (let k = 0; k < n; k++) {
+    const d = text.charCodeAt(i + k) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
+ * The fast path for the form producers send (`2026-11-25T19:57:57.123456Z`, any fraction length,
+ * `Z` or `±hh:mm`) with valid fields; anything else, or anything wrong, goes to the general parser
+ * so that every error message comes from one place.
+ */
+function parseCanonical(text: string): ParsedTimestamp | null {
+  if (text.length < 20 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 84) {
+    return null;
+  }
+  if (text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return null;
+  const year = digitsAt(text, 0, 4), month = digitsAt(text, 5, 2), day = digitsAt(text, 8, 2);
+  const hour = digitsAt(text, 11, 2), minute = digitsAt(text, 14, 2), second = digitsAt(text, 17, 2);
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return null;
+  let i = 19, micros = 0, fracDigits = 0;
+  if (text.charCodeAt(i) === 46) {
+    for (i++; i < text.length; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      if (fracDigits < 6) micros = micros * 10 + d;
+      fracDigits++;
+    }
+    if (fracDigits === 0 || fracDigits > 9) return null;
+    for (let k = fracDigits; k < 6; k++) micros *= 10;
+  }
+  let offsetMs = 0;
+  const z = text.charCodeAt(i);
+  if (z === 90 && i === text.length - 1) offsetMs = 0;
+  else if ((z === 43 || z === 45) && i === text.length - 6 && text.charCodeAt(i + 3) === 58) {
+    const oh = digitsAt(text, i + 1, 2), om = digitsAt(text, i + 4, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
+    offsetMs = (z === 45 ? -1 : 1) * (oh * 60 + om) * 60_000;
+  } else return null;
+  const wholeMs = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMs;
+  if (wholeMs >= LATEST_UTC_MS) return null;
+  const micros6 = String(micros).padStart(6, "0");
+  const iso = offsetMs === 0
+    ? `${text.slice(0, 19)}.${micros6}Z`
+    : `${new Date(wholeMs).toISOString().slice(0, 19)}.${micros6}Z`;
+  return { epochMs: wholeMs + micros / 1000, iso };
+}
+
+/** The general (regular-expression) timestamp parser; exported for the fast path's property test. */
+export function _parseTimestampGeneral(text: string): ParsedTimestamp | { code: ReasonCode; detail: string } {
   const m = TIMESTAMP_PATTERN.exec(text);
   if (m === null) {
     return { code: "timestamp_unparsable", detail: `timestamp ${quote(text)} is not ISO 8601` };
@@ -176,17 +234,25 @@ export function parseTimestamp(
   if (minute > 59) return bad("minute");
   if (second > 59) return bad("second");
   if (offH > 23 || offM > 59) return bad("UTC offset");
-  const micros = Number(((frac ?? "") + "000000").slice(0, 6));
+  const micros6 = frac === undefined ? "000000" : frac.length >= 6 ? frac.slice(0, 6) : frac.padEnd(6, "0");
+  const micros = Number(micros6);
   const offsetMs = (sign === "-" ? -1 : 1) * (offH * 60 + offM) * 60_000;
   const wholeMs = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMs;
   if (wholeMs >= LATEST_UTC_MS) return bad("year (after 9999 in UTC)");
   const epochMs = wholeMs + micros / 1000;
+  if (offsetMs === 0) {
+    // already UTC (the common case): the normalised form is the input's own digits
+    return { epochMs, iso: `${ys}-${mos}-${ds}T${hs}:${mis}:${ss ?? "00"}.${micros6}Z` };
+  }
   const utc = new Date(wholeMs).toISOString(); // yyyy-mm-ddThh:mm:ss.000Z
-  return { epochMs, iso: `${utc.slice(0, 19)}.${String(micros).padStart(6, "0")}Z` };
+  return { epochMs, iso: `${utc.slice(0, 19)}.${micros6}Z` };
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) return 29;
+  return DAYS_IN_MONTH[month - 1]!;
 }
 
 /** Shortens and JSON-quotes a value for a reason's detail, so details stay one short line. */
@@ -212,7 +278,7 @@ function typeName(value: unknown): string {
  * The text must be valid JSON whose top-level value is an object.
  */
 export function duplicateTopLevelKeys(json: string): string[] {
-  const seen = new Set<string>();
+  const seen: string[] = []; // a handful of keys: a linear scan beats a Set
   const dupes: string[] = [];
   let depth = 0;
   for (let i = 0; i < json.length; i++) {
@@ -233,8 +299,8 @@ export function duplicateTopLevelKeys(json: string): string[] {
       if (json.charCodeAt(j) !== 0x3a /* : */) continue;
       const raw = json.slice(start, i + 1);
       const key = escaped ? JSON.parse(raw) as string : raw.slice(1, -1);
-      if (seen.has(key)) dupes.push(key);
-      else seen.add(key);
+      if (seen.includes(key)) dupes.push(key);
+      else seen.push(key);
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
     else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  _parseTimestampGeneral,
   createValidator,
   CUSTOMER_ID_PATTERN,
   DEFAULT_LIMITS,
@@ -211,5 +212,33 @@ Deno.test("parseTimestamp() either refuses a timestamp or returns a UTC microsec
       },
     ),
     { numRuns: 2000 },
+  );
+});
+
+Deno.test("parseTimestamp()'s fast path agrees with the general parser on every well-formed timestamp", () => {
+  const pad = (n: number, w: number) => String(n).padStart(w, "0");
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1970, max: 9999 }),
+      fc.integer({ min: 1, max: 12 }),
+      fc.integer({ min: 1, max: 31 }),
+      fc.integer({ min: 0, max: 23 }),
+      fc.integer({ min: 0, max: 59 }),
+      fc.integer({ min: 0, max: 59 }),
+      fc.option(fc.stringMatching(/^[0-9]{1,9}$/), { nil: undefined }),
+      fc.oneof(
+        fc.constant("Z"),
+        fc.tuple(fc.constantFrom("+", "-"), fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 })).map((
+          [s, h, m],
+        ) => `${s}${pad(h, 2)}:${pad(m, 2)}`),
+      ),
+      (y, mo, d, h, mi, se, frac, zone) => {
+        const text = `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)}T${pad(h, 2)}:${pad(mi, 2)}:${pad(se, 2)}${
+          frac === undefined ? "" : "." + frac
+        }${zone}`;
+        assert.deepEqual(parseTimestamp(text), _parseTimestampGeneral(text), text);
+      },
+    ),
+    { numRuns: 3000 },
   );
 });

@@ -171,7 +171,7 @@ export class Repository {
       await client.query("BEGIN");
       const inserted = readings.length === 0
         ? 0
-        : (await client.query({ name: "insert_readings", text: INSERT_READINGS, values: readingColumns(readings) }))
+        : (await client.query({ name: "insert_readings", text: INSERT_READINGS, values: _readingColumns(readings) }))
           .rowCount ?? 0;
       const rejected = deadLetters.length === 0 ? 0 : (await client.query({
         name: "insert_dead_letters",
@@ -336,24 +336,32 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-function readingColumns(rows: StoredReading[]): unknown[] {
+/**
+ * Builds the PostgreSQL array literals of a batch of readings directly, one string per column.
+ * node-postgres would escape each element with a regular expression; these values need none:
+ * customer ids are validated to `[A-Za-z0-9_.:-]`, timestamps, UUIDs, numbers and category names
+ * have no quote, backslash, comma or brace. Text elements are still double-quoted, so that a
+ * customer called "NULL" stays a string.
+ */
+export function _readingColumns(rows: readonly StoredReading[]): string[] {
   const n = rows.length;
-  const customer = new Array<string>(n), at = new Array<string>(n), hr = new Array<number>(n);
-  const anomaly = new Array<boolean>(n), reported = new Array<boolean | null>(n), category = new Array<string>(n);
-  const id = new Array<string | null>(n), partition = new Array<number>(n), offset = new Array<string>(n);
+  const customer = new Array<string>(n), at = new Array<string>(n), hr = new Array<string>(n);
+  const anomaly = new Array<string>(n), reported = new Array<string>(n), category = new Array<string>(n);
+  const id = new Array<string>(n), partition = new Array<string>(n), offset = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
-    customer[i] = r.customerId;
+    customer[i] = `"${r.customerId}"`;
     at[i] = r.recordedAt;
-    hr[i] = r.heartRate;
-    anomaly[i] = r.isAnomaly;
+    hr[i] = String(r.heartRate);
+    anomaly[i] = r.isAnomaly ? "t" : "f";
     category[i] = r.category;
-    reported[i] = r.reportedAnomaly;
-    id[i] = r.readingId;
-    partition[i] = r.partition;
+    reported[i] = r.reportedAnomaly === null ? "NULL" : r.reportedAnomaly ? "t" : "f";
+    id[i] = r.readingId ?? "NULL";
+    partition[i] = String(r.partition);
     offset[i] = r.offset;
   }
-  return [customer, at, hr, anomaly, reported, id, partition, offset, category];
+  const literal = (xs: string[]) => `{${xs.join(",")}}`;
+  return [customer, at, hr, anomaly, reported, id, partition, offset, category].map(literal);
 }
 
 function alertColumns(rows: Alert[]): unknown[] {

@@ -1,0 +1,163 @@
+/**
+ * The repository against a real PostgreSQL: values round-trip exactly (including the array
+ * literals it builds itself), a second write of the same batch stores nothing twice, dead letters
+ * keep raw bytes, and alert upserts merge instead of duplicating.
+ */
+import assert from "node:assert/strict";
+import type { Alert } from "../lib/episodes.ts";
+import type { DeadLetter, StoredReading } from "../lib/repository.ts";
+import { integrationTest, testDatabase } from "./helpers.ts";
+
+const reading = (over: Partial<StoredReading>): StoredReading => ({
+  customerId: "CUST-001",
+  recordedAt: "2026-11-25T12:00:00.123456Z",
+  recordedAtMs: Date.parse("2026-11-25T12:00:00.123Z") + 0.456,
+  heartRate: 72,
+  isAnomaly: false,
+  category: "normal",
+  reportedAnomaly: null,
+  readingId: null,
+  partition: 0,
+  offset: "0",
+  ...over,
+});
+
+integrationTest("writeBatch() stores readings exactly and skips the same readings when written again", async () => {
+  await using db = await testDatabase();
+  const rows = [
+    reading({}),
+    reading({ customerId: "NULL", heartRate: 72.5, reportedAnomaly: true, partition: 3, offset: "9007199254740993" }),
+    reading({
+      customerId: "a.b:c_d-e",
+      recordedAt: "1970-01-01T00:00:00.000001Z",
+      heartRate: 20,
+      isAnomaly: true,
+      category: "critical_low",
+      reportedAnomaly: false,
+      readingId: "019abf3c-1d2e-7a00-8000-000000000001",
+    }),
+  ];
+  const first = await db.repository.writeBatch(rows, []);
+  assert.deepEqual(first, { inserted: 3, duplicates: 0, rejected: 0, rejectedDuplicates: 0 });
+  const again = await db.repository.writeBatch(rows, []);
+  assert.deepEqual(again, { inserted: 0, duplicates: 3, rejected: 0, rejectedDuplicates: 0 });
+  const stored = await db.repository.query<Record<string, unknown>>(
+    `SELECT customer_id, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, heart_rate,
+            is_anomaly, category, reported_anomaly, reading_id::text, kafka_partition, kafka_offset::text
+     FROM readings ORDER BY customer_id`,
+  );
+  assert.deepEqual(stored, [
+    {
+      customer_id: "CUST-001",
+      at: "2026-11-25T12:00:00.123456Z",
+      heart_rate: 72,
+      is_anomaly: false,
+      category: "normal",
+      reported_anomaly: null,
+      reading_id: null,
+      kafka_partition: 0,
+      kafka_offset: "0",
+    },
+    {
+      customer_id: "NULL",
+      at: "2026-11-25T12:00:00.123456Z",
+      heart_rate: 72.5,
+      is_anomaly: false,
+      category: "normal",
+      reported_anomaly: true,
+      reading_id: null,
+      kafka_partition: 3,
+      kafka_offset: "9007199254740993",
+    },
+    {
+      customer_id: "a.b:c_d-e",
+      at: "1970-01-01T00:00:00.000001Z",
+      heart_rate: 20,
+      is_anomaly: true,
+      category: "critical_low",
+      reported_anomaly: false,
+      reading_id: "019abf3c-1d2e-7a00-8000-000000000001",
+      kafka_partition: 0,
+      kafka_offset: "0",
+    },
+  ]);
+});
+
+integrationTest("writeBatch() keeps a dead letter's raw bytes and every reason, once per Kafka position", async () => {
+  await using db = await testDatabase();
+  const letter: DeadLetter = {
+    topic: "t",
+    partition: 2,
+    offset: "41",
+    key: null,
+    value: new Uint8Array([0xff, 0x00, 0x7b, 0x22]),
+    timestampMs: Date.UTC(2026, 10, 25),
+    reasons: [{ code: "not_utf8", detail: "message is not valid UTF-8" }, {
+      code: "customer_id_invalid",
+      field: "customer_id",
+      detail: 'customer_id has characters outside letters: "CUST\\u0000"',
+    }],
+  };
+  const tombstone: DeadLetter = {
+    ...letter,
+    offset: "42",
+    value: null,
+    key: new TextEncoder().encode("CUST-9"),
+    reasons: [{ code: "empty", detail: "tombstone" }],
+  };
+  assert.equal((await db.repository.writeBatch([], [letter, tombstone])).rejected, 2);
+  assert.equal((await db.repository.writeBatch([], [letter])).rejectedDuplicates, 1);
+  const rows = await db.repository.query<Record<string, unknown>>(
+    "SELECT kafka_offset::text AS o, encode(payload, 'hex') AS payload, payload_bytes, encode(kafka_key, 'escape') AS key, reason, reasons FROM dead_letters ORDER BY 1",
+  );
+  assert.deepEqual(rows.map((r) => [r.o, r.payload, r.payload_bytes, r.key, r.reason]), [
+    ["41", "ff007b22", 4, null, "not_utf8"],
+    ["42", null, 0, "CUST-9", "empty"],
+  ]);
+  assert.deepEqual(rows[0]!.reasons, letter.reasons);
+});
+
+integrationTest(
+  "writeBatch() upserts alerts: a later state extends the same row, an earlier one never shrinks it",
+  async () => {
+    await using db = await testDatabase();
+    const open: Alert = {
+      customerId: "CUST-001",
+      kind: "tachycardia",
+      startedAt: "2026-11-25T12:00:00.000000Z",
+      startedAtMs: Date.UTC(2026, 10, 25, 12),
+      openedAt: "2026-11-25T12:00:04.000000Z",
+      openedAtMs: Date.UTC(2026, 10, 25, 12, 0, 4),
+      lastAt: "2026-11-25T12:00:04.000000Z",
+      lastAtMs: Date.UTC(2026, 10, 25, 12, 0, 4),
+      endedAt: null,
+      closedAt: null,
+      peak: 130,
+      readings: 5,
+      severity: "warning",
+    };
+    const closed: Alert = {
+      ...open,
+      lastAt: "2026-11-25T12:00:30.000000Z",
+      endedAt: "2026-11-25T12:00:30.000000Z",
+      closedAt: "2026-11-25T12:00:33.000000Z",
+      peak: 155,
+      readings: 31,
+      severity: "critical",
+    };
+    await db.repository.writeBatch([], [], [open]);
+    await db.repository.writeBatch([], [], [closed]);
+    await db.repository.writeBatch([], [], [open]); // a redelivered older state
+    const rows = await db.repository.query<Record<string, unknown>>(
+      "SELECT kind, peak, reading_count, severity, ended_at IS NOT NULL AS ended, closed_at IS NOT NULL AS closed FROM alerts",
+    );
+    assert.deepEqual(rows, [{
+      kind: "tachycardia",
+      peak: 155,
+      reading_count: 31,
+      severity: "critical",
+      ended: true,
+      closed: true,
+    }]);
+  },
+);
