@@ -71,8 +71,9 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     rebalanceTimeout: 60_000,
     heartbeatInterval: 3_000,
-    maxBytesPerPartition: 1_048_576,
-    maxBytes: 16 * 1_048_576,
+    // ~3,000 readings a partition a fetch: large enough for throughput, small enough for memory
+    maxBytesPerPartition: 524_288,
+    maxBytes: 4 * 1_048_576,
     maxWaitTimeInMs: 100,
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: Number.MAX_SAFE_INTEGER },
   });

@@ -76,6 +76,9 @@ ON CONFLICT (customer_id, kind, started_at) DO UPDATE SET
 
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
+/** Most readings per customer that the time-window pass of {@link Repository.loadHistory} returns. */
+export const TIME_WINDOW_CAP = 64;
+
 const OPEN_ALERTS = `
 SELECT DISTINCT ON (a.customer_id) a.customer_id, a.kind,
        to_char(a.started_at AT TIME ZONE 'UTC', ${ISO}) AS started_at
@@ -216,37 +219,46 @@ export class Repository {
     windowReadings: number,
     windowMs: number,
   ): Promise<Map<string, CustomerHistory>> {
-    const ids = customers.map((c) => c.customerId), befores = customers.map((c) => c.before);
     const open = await this.query<{ customer_id: string; kind: Alert["kind"]; started_at: string }>(OPEN_ALERTS, [
-      ids,
-      befores,
+      customers.map((c) => c.customerId),
+      customers.map((c) => c.before),
     ]);
     const openBy = new Map(open.map((o) => [o.customer_id, o]));
-    // with an open alert: every reading since it started; else the last N readings, then (second
-    // pass) every reading within the time window, whichever reaches further back
-    const passes = [
-      customers.map((c) => openBy.get(c.customerId)?.started_at ?? "-infinity"),
-      customers.map((c) =>
-        openBy.has(c.customerId) ? "infinity" : new Date(Date.parse(c.before) - windowMs).toISOString()
-      ),
-    ];
-    const limits = [
-      customers.map((c) => openBy.has(c.customerId) ? 100_000 : windowReadings),
-      customers.map(() => 100_000),
-    ];
     const beats = new Map<string, Map<number, Beat>>();
-    for (const [i, since] of passes.entries()) {
+    const fetch = async (of: typeof customers, since: string[], limit: number[]) => {
       const rows = await this.query<{ customer_id: string; at: string; at_ms: number; heart_rate: number }>(HISTORY, [
-        ids,
-        befores,
+        of.map((c) => c.customerId),
+        of.map((c) => c.before),
         since,
-        limits[i],
+        limit,
       ]);
       for (const r of rows) {
         let m = beats.get(r.customer_id);
         if (m === undefined) beats.set(r.customer_id, m = new Map());
         m.set(r.at_ms, { at: r.at, atMs: r.at_ms, heartRate: r.heart_rate });
       }
+    };
+    // with an open alert: every reading since it started; else the last N readings...
+    await fetch(
+      customers,
+      customers.map((c) => openBy.get(c.customerId)?.started_at ?? "-infinity"),
+      customers.map((c) => openBy.has(c.customerId) ? 100_000 : windowReadings),
+    );
+    // ...and, where those N do not reach back `windowMs` (a customer reading many times a second),
+    // the readings within that window too, capped: a customer would need more than the cap within
+    // the window (tens of readings a second) for a not-yet-open run to reach back further
+    const short = customers.filter((c) => {
+      const got = beats.get(c.customerId);
+      if (openBy.has(c.customerId) || got === undefined || got.size < windowReadings) return false;
+      const oldest = Math.min(...got.keys());
+      return oldest > Date.parse(c.before) - windowMs;
+    });
+    if (short.length > 0) {
+      await fetch(
+        short,
+        short.map((c) => new Date(Date.parse(c.before) - windowMs).toISOString()),
+        short.map(() => TIME_WINDOW_CAP),
+      );
     }
     const out = new Map<string, CustomerHistory>();
     for (const c of customers) {

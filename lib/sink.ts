@@ -131,9 +131,13 @@ export function isDataError(error: unknown): boolean {
  */
 export class Sink {
   readonly #o: Required<Pick<SinkOptions, "initialRetryMs" | "maxRetryMs">> & SinkOptions;
-  #pending: Pending = emptyPending();
+  /** Submissions waiting to be written, oldest first; a batch takes whole submissions. */
+  #queue: Pending[] = [];
+  #queued = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing = false;
+  #writingRecords = 0;
+  #writtenListeners: (() => void)[] = [];
   #ready = true;
   #closed = false;
 
@@ -150,9 +154,18 @@ export class Sink {
     return this.#ready;
   }
 
-  /** Records accepted but not yet committed. */
+  /** Records accepted but not yet committed (queued, and in the batch being written). */
   get pending(): number {
-    return this.#pending.records;
+    return this.#queued + this.#writingRecords;
+  }
+
+  /**
+   * Resolves after the batch being written (or the next one) has been committed or has failed;
+   * at once when nothing is queued. Callers use it for back-pressure.
+   */
+  written(): Promise<void> {
+    if (!this.#writing && this.#queued === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#writtenListeners.push(resolve));
   }
 
   /**
@@ -164,7 +177,7 @@ export class Sink {
   submit(records: readonly SinkRecord[], keepAlive?: () => Promise<void>): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Cannot submit: the sink is closed"));
     if (records.length === 0) return Promise.resolve();
-    const p = this.#pending;
+    const p = emptyPending();
     const validate = this.#o.validate;
     for (const record of records) {
       const verdict = validate(record.value);
@@ -176,24 +189,35 @@ export class Sink {
         p.reasons[code] = (p.reasons[code] ?? 0) + 1;
       }
     }
-    p.records += records.length;
+    p.records = records.length;
     const promise = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject, keepAlive }));
-    if (p.records >= this.#o.batchSize) this.#kick();
-    else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#kick(true);
-      }, this.#o.batchWaitMs);
-    }
+    this.#enqueue(p);
     return promise;
+  }
+
+  #enqueue(p: Pending): void {
+    this.#queue.push(p);
+    this.#queued += p.records;
+    if (this.#queued >= this.#o.batchSize) this.#kick();
+    else this.#armTimer();
+  }
+
+  #armTimer(): void {
+    if (this.#timer !== undefined || this.#queue.length === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#kick(true);
+    }, this.#o.batchWaitMs);
   }
 
   /** Writes what is pending and stops accepting records. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#pending.records > 0 || this.#writing) {
+    if (this.#queued > 0 || this.#writing) {
       await new Promise<void>((resolve, reject) => {
-        this.#pending.waiters.push({ resolve, reject, keepAlive: undefined });
+        const last = emptyPending();
+        last.waiters.push({ resolve, reject, keepAlive: undefined });
+        this.#queue.push(last);
         this.#kick(true);
       });
     }
@@ -201,24 +225,35 @@ export class Sink {
   }
 
   #kick(due = false): void {
-    if (this.#writing) return;
-    const p = this.#pending;
-    if (p.waiters.length === 0) return;
-    if (!due && p.records < this.#o.batchSize) return;
+    if (this.#writing || this.#queue.length === 0) return;
+    if (!due && this.#queued < this.#o.batchSize) return;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    this.#pending = emptyPending();
+    // one transaction: whole submissions, oldest first, until the batch is full
+    const p = emptyPending();
+    while (this.#queue.length > 0 && p.records < this.#o.batchSize) {
+      const next = this.#queue.shift()!;
+      for (const r of next.readings) p.readings.push(r);
+      for (const d of next.deadLetters) p.deadLetters.push(d);
+      for (const w of next.waiters) p.waiters.push(w);
+      for (const [code, n] of Object.entries(next.reasons)) p.reasons[code] = (p.reasons[code] ?? 0) + n;
+      p.records += next.records;
+    }
+    this.#queued -= p.records;
     this.#writing = true;
+    this.#writingRecords = p.records;
     this.#write(p).then(
       () => p.waiters.forEach((w) => w.resolve()),
       (error) => p.waiters.forEach((w) => w.reject(error)),
     ).finally(() => {
       this.#writing = false;
-      // whatever arrived meanwhile: write now if full or already waited long enough
-      const next = this.#pending;
-      if (next.waiters.length > 0) this.#kick(next.records >= this.#o.batchSize || this.#timer === undefined);
+      this.#writingRecords = 0;
+      for (const listener of this.#writtenListeners.splice(0)) listener();
+      // what is left: write now if a batch is full, or if its wait ran out meanwhile
+      if (this.#queue.length === 0) return;
+      if (this.#queued >= this.#o.batchSize || this.#timer === undefined) this.#kick(true);
     });
   }
 

@@ -275,13 +275,25 @@ integrationTest("a Kafka broker restart during production and consumption loses 
   await using c = await consumer(db, topic, uniqueName("restart"));
   await waitUntil("some rows", async () => (await total(db)) > 2_000, 30_000);
   await t.step("broker stopped and started again", async () => {
+    const t0 = Date.now();
     await kafkaScript("stop");
+    console.error(`broker stopped in ${Date.now() - t0} ms`);
     await new Promise((r) => setTimeout(r, 2_000));
     await kafkaScript("start");
+    console.error(`broker up again ${Date.now() - t0} ms after the stop began`);
   });
-  const status = await producer.status;
+  const status = await Promise.race([
+    producer.status,
+    new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`producer still running 90 s after the restart:\n${producer.stderr().slice(-3000)}`)),
+        90_000,
+      )
+    ),
+  ]);
   assert.equal(status.code, 0, producer.stderr());
-  await waitUntil("everything stored", async () => (await total(db)) >= run.count, 120_000);
+  await waitUntil("everything stored", async () => (await total(db)) >= run.count, 60_000)
+    .catch((e) => Promise.reject(new Error(`${e.message}\n${c.stderr().slice(-6000)}`)));
   c.kill("SIGTERM");
   assert.equal((await c.status).code, 0, c.stderr());
   await verify("Kafka broker restarted mid-run", db, topic, messages);
@@ -386,6 +398,7 @@ integrationTest(
     // finish the run and check exactly-once over what was produced
     const messages = simulate({ ...run, count: done.sent });
     await using again = await consumer(db, topic, group);
+    await waitForJoin(again);
     await waitUntil("everything stored", async () => (await total(db)) >= done.sent, 90_000);
     again.kill("SIGTERM");
     assert.equal((await again.status).code, 0);
