@@ -44,12 +44,24 @@ import {
   insertPerRowOneConnection,
   type LatencyStats,
   latencyStats,
+  serverProcesses,
   serverVersion,
   tableColumns,
 } from "./db.ts";
 import { type BenchAdmin, connectAdmin, type JavaPerfResult, javaProducerPerf } from "./kafka.ts";
-import { childProcesses, commandLine, MemorySampler, spawnTask, type TaskProcess } from "./proc.ts";
-import { num, ratio, slope, table } from "./report.ts";
+import {
+  brokerPids,
+  childProcesses,
+  commandLine,
+  cpuSnapshot,
+  type CpuUsage,
+  cpuUsage,
+  MemorySampler,
+  spawnTask,
+  taskFlags,
+  type TaskProcess,
+} from "./proc.ts";
+import { codeFingerprint, fingerprintHash, num, ratio, slope, table } from "./report.ts";
 
 const BROKER = "127.0.0.1:9092";
 const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
@@ -76,12 +88,14 @@ Measures the pipeline against the real Kafka (${BROKER}) and PostgreSQL (127.0.0
   --latency-rates LIST      live rates of the latency runs (default 1000,10000)
   --latency-duration D      length of each latency run (default 20s; --quick 6s)
   --latency-warmup D        first part of each latency run left out of the percentiles (default 2s)
-  --latency-variant R:ARGS  an extra latency run at rate R with these consumer flags, e.g.
-                            "1000:--batch-wait-ms 10" (repeatable)
+  --latency-variant R:C[|P] an extra latency run at rate R with consumer flags C and producer flags P,
+                            e.g. "1000:--batch-wait-ms 5|--linger-ms 5" (repeatable; default, without --quick:
+                            "1000:--batch-wait-ms 5" and "10000:--batch-wait-ms 5")
   --cpu-prof                write a V8 CPU profile of the 1-consumer sink run's consumer to bench/results/profiles/
   --soak D                  also run consumer + live producer for D (e.g. 10m) and report the memory slope
   --soak-rate N             producer rate of the soak (default 5000)
   --skip LIST               phases to leave out: ${PHASES.join(",")}
+  --attempts N              runs of a phase that failed or saw the broker restart (default 2)
   --kafka-libs DIR          Kafka jars for the Java perf tool (default $HOME/.cache/heartbeat/kafka-4.4.0/libs)
   --help                    this text`;
 
@@ -101,12 +115,13 @@ interface Options {
   latencyRates: number[];
   latencyDurationMs: number;
   latencyWarmupMs: number;
-  latencyVariants: { rate: number; args: string[] }[];
+  latencyVariants: { rate: number; consumerArgs: string[]; producerArgs: string[] }[];
   cpuProf: boolean;
   soakMs: number;
   soakRate: number;
   skip: Set<Phase>;
   kafkaLibs: string;
+  attempts: number;
 }
 
 function fatal(message: string, code = 1): never {
@@ -167,6 +182,7 @@ function parseOptions(args: string[]): Options {
         "soak-rate": { type: "string" },
         skip: { type: "string" },
         "kafka-libs": { type: "string" },
+        attempts: { type: "string" },
         help: { type: "boolean" },
       },
     });
@@ -206,16 +222,29 @@ function parseOptions(args: string[]): Options {
     latencyRates: list(v["latency-rates"], [1000, 10_000], "--latency-rates"),
     latencyDurationMs: parseDurationMs(v["latency-duration"] ?? (quick ? "6s" : "20s"), "--latency-duration"),
     latencyWarmupMs: parseDurationMs(v["latency-warmup"] ?? (quick ? "1s" : "2s"), "--latency-warmup"),
-    latencyVariants: (v["latency-variant"] ?? []).map((s) => {
-      const m = /^(\d+):(.*)$/.exec(s);
-      if (m === null) fatal(`Cannot use --latency-variant: expected RATE:FLAGS: current value is ${s}`, 2);
-      return { rate: positive(m[1], 0, "--latency-variant rate"), args: words(m[2] ?? "") };
-    }),
+    // by default, the evidence for the latency proposal: the same runs with a 5 ms batch wait
+    latencyVariants: (v["latency-variant"] ?? (quick ? [] : ["1000:--batch-wait-ms 5", "10000:--batch-wait-ms 5"])).map(
+      (s) => {
+        const m = /^(\d+):([^|]*)(?:\|(.*))?$/.exec(s);
+        if (m === null) {
+          fatal(
+            `Cannot use --latency-variant: expected RATE:CONSUMER FLAGS[|PRODUCER FLAGS]: current value is ${s}`,
+            2,
+          );
+        }
+        return {
+          rate: positive(m[1], 0, "--latency-variant rate"),
+          consumerArgs: words(m[2] ?? ""),
+          producerArgs: words(m[3] ?? ""),
+        };
+      },
+    ),
     cpuProf: v["cpu-prof"] === true,
     soakMs: v.soak === undefined ? 0 : parseDurationMs(v.soak, "--soak"),
     soakRate: positive(v["soak-rate"], 5000, "--soak-rate"),
     skip,
     kafkaLibs: v["kafka-libs"] ?? `${home}/.cache/heartbeat/kafka-4.4.0/libs`,
+    attempts: positive(v.attempts, 2, "--attempts"),
   };
 }
 
@@ -237,6 +266,8 @@ interface ProducerRun {
   wallS: number;
   peakMiB: number;
   command: string;
+  /** CPU from start to the "done" line. */
+  cpu?: CpuUsage;
 }
 
 interface SinkRun {
@@ -260,6 +291,8 @@ interface SinkRun {
   peakMiB: number[];
   memorySamples: [number, number][][];
   processCheck: string;
+  /** CPU from the consumers' start to every row committed. */
+  cpu?: CpuUsage;
   profileDir?: string;
 }
 
@@ -267,6 +300,7 @@ interface LatencyRun {
   label: string;
   rate: number;
   consumerArgs: string[];
+  producerArgs: string[];
   durationS: number;
   acknowledged: number;
   producerPerSecond: number;
@@ -275,6 +309,8 @@ interface LatencyRun {
   all: LatencyStats;
   consumerPeakMiB: number;
   producerPeakMiB: number;
+  /** CPU from the producer's start to its "done" line. */
+  cpu?: CpuUsage;
 }
 
 interface SoakRun {
@@ -300,6 +336,19 @@ interface Results {
   sink: SinkRun[];
   latency: LatencyRun[];
   soak?: SoakRun;
+  /** Per phase (keyed as in {@link phaseKey}): wall time, load average at its start, CPU over it. */
+  phases: Record<
+    string,
+    {
+      seconds: number;
+      loadavg: string;
+      cpu?: CpuUsage;
+      othersPctOfCore: number;
+      brokerRestarted: boolean;
+      attempts: number;
+      failure?: string;
+    }
+  >;
 }
 
 interface Target {
@@ -312,7 +361,30 @@ interface Target {
 // the phases
 
 const live = new Set<TaskProcess>();
+/** Flags the consumer script knows (it changes while this bench is used): filled in by main(). */
+let consumerFlags = new Set<string>();
+/** Topics and groups to remove at the end. */
+const cleanup = { topics: new Set<string>(), groups: new Set<string>() };
 const say = (msg: string) => console.error(`bench: ${msg}`);
+
+/** CPU groups of the database server for a run on database `name`, plus the bench itself. */
+async function pgGroups(name: string): Promise<Record<string, number[]>> {
+  const pg = await serverProcesses(PG_SERVER, name).catch(() => ({ run: [], background: [], otherDatabases: [] }));
+  return {
+    "pg: run's db": pg.run,
+    "pg: background": pg.background,
+    "pg: other dbs": pg.otherDatabases,
+    bench: [Deno.pid],
+  };
+}
+
+/** Share of a core other users took (other databases' backends and unknown processes), percent. */
+function noise(u: CpuUsage | undefined): number {
+  return u === undefined ? NaN : (u.pctOfCore["pg: other dbs"] ?? 0) + (u.pctOfCore["other"] ?? 0);
+}
+
+/** Phases where other users took more than this share of a core are flagged as noisy. */
+const NOISY_PCT = 25;
 
 async function loadavg(): Promise<string> {
   try {
@@ -371,21 +443,37 @@ function doneLine(p: TaskProcess) {
   };
 }
 
-async function runProducer(name: string, args: string[]): Promise<{ run: ProducerRun; process: TaskProcess }> {
+async function runProducer(
+  name: string,
+  args: string[],
+  groups: () => Promise<Record<string, number[]>> = () => pgGroups(""),
+): Promise<{ run: ProducerRun; process: TaskProcess }> {
+  const cpuA = await cpuSnapshot();
   const p = await spawnTask("producer", name, args);
   live.add(p);
   const sampler = new MemorySampler(p.pid, 500);
+  // CPU up to the "done" line, logged just before the producer exits (an exited process's CPU is gone)
+  let cpu: CpuUsage | undefined;
+  const done = p.waitForLine((l) => l.msg === "done", 24 * 3_600_000).then(async () => {
+    const cpuB = await cpuSnapshot();
+    if (cpuA !== null && cpuB !== null) cpu = cpuUsage(cpuA, cpuB, { ...await groups(), producer: [p.pid] });
+  }, () => {});
   const status = await p.status;
+  await done;
+  if (cpu !== undefined && cpu.pctOfCore.producer === 0 && sampler.cpuTicks > 0) {
+    // it exited before the snapshot: use its last sampled CPU time instead
+    cpu.pctOfCore.producer = Math.round(sampler.cpuTicks / cpu.wallS);
+  }
   live.delete(p);
   const peakMiB = await sampler.stop();
   if (!status.success) throw new Error(`${name} exited with ${status.code}; last lines:\n${p.tail()}`);
-  const done = doneLine(p);
   return {
     run: {
-      ...done,
+      ...doneLine(p),
       wallS: (performance.now() - p.startedAt) / 1000,
       peakMiB,
       command: `deno task producer ${args.join(" ")}`,
+      ...(cpu === undefined ? {} : { cpu }),
     },
     process: p,
   };
@@ -413,7 +501,10 @@ async function waitCommitted(
       for (const c of children) {
         if (!live.has(c)) throw new Error(`${c.name} exited early; last lines:\n${c.tail()}`);
       }
-      if (await admin.caughtUp(topic, group)) return { atMs: performance.now(), by: "committed offsets" };
+      // a transient broker error (a restart, a coordinator move) is "not yet", not a failure
+      if (await admin.caughtUp(topic, group).catch(() => false)) {
+        return { atMs: performance.now(), by: "committed offsets" };
+      }
       if (tick++ % 5 === 0) {
         const at = performance.now();
         const c = await countRows(client);
@@ -441,7 +532,6 @@ async function startConsumers(
     const p = await spawnTask(
       "consumer",
       `${label} consumer ${i + 1}`,
-      // one metrics endpoint per port: the first consumer keeps the task's, the others turn theirs off
       [
         "--topic",
         topic,
@@ -449,7 +539,10 @@ async function startConsumers(
         group,
         "--database-url",
         url,
-        ...(i === 0 ? [] : ["--metrics-port", "0"]),
+        // the alerts the consumer publishes go to a topic of this run (deleted afterwards), not the shared one
+        ...(consumerFlags.has("alerts-topic") ? ["--alerts-topic", `${topic}-alerts`] : []),
+        // one metrics endpoint per port: the first consumer keeps the task's, the others turn theirs off
+        ...(i > 0 && consumerFlags.has("metrics-port") ? ["--metrics-port", "0"] : []),
         ...extra,
       ],
       { denoFlags },
@@ -484,8 +577,11 @@ async function measureSink(
   await using db = await freshDatabase(PG_SERVER, `bench_sink_${slug}_${stamp}`);
   await checkpoint(PG_SERVER);
   const group = `bench-${slug}-${stamp}`;
+  cleanup.groups.add(group);
+  cleanup.topics.add(`${topic}-alerts`);
   const records = data.readings + data.deadLetters;
   const denoFlags = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  const cpuA = await cpuSnapshot();
   const began = performance.now();
   const startedWall = Date.now();
   const { procs, samplers } = await startConsumers(consumers, label, topic, group, db.url, extra, denoFlags);
@@ -495,6 +591,10 @@ async function measureSink(
     const timeoutMs = Math.max(180_000, records / 2000 * 1000);
     const proof = await waitCommitted(admin, topic, group, db.url, records, timeoutMs, procs);
     const wallS = (proof.atMs - began) / 1000;
+    const cpuB = await cpuSnapshot();
+    const cpu = cpuA === null || cpuB === null
+      ? undefined
+      : cpuUsage(cpuA, cpuB, { consumer: procs.map((p) => p.pid), ...await pgGroups(db.name) });
     const peakMiB = await Promise.all(samplers.map((s) => s.stop()));
     const client = await connect(db.url);
     let counts, span;
@@ -539,6 +639,7 @@ async function measureSink(
       memorySamples: samplers.map((s) => s.samples),
       processCheck,
       ...(profileDir === undefined ? {} : { profileDir }),
+      ...(cpu === undefined ? {} : { cpu }),
     };
   } finally {
     for (const s of samplers) await s.stop();
@@ -546,11 +647,27 @@ async function measureSink(
   }
 }
 
+/** Waits until the broker accepts an admin connection and lists topics (after a restart), then 5 s more. */
+async function waitForBroker(): Promise<void> {
+  const deadline = performance.now() + 180_000;
+  while (performance.now() < deadline) {
+    try {
+      await using admin = await connectAdmin(BROKER);
+      await admin.admin.listTopics();
+      await new Promise((r) => setTimeout(r, 5_000));
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  }
+  throw new Error(`the broker on ${BROKER} did not come back within 180 s`);
+}
+
 async function waitStable(admin: BenchAdmin, group: string, members: number, procs: TaskProcess[]): Promise<void> {
   const deadline = performance.now() + 60_000;
   while (performance.now() < deadline) {
     for (const p of procs) if (!live.has(p)) throw new Error(`${p.name} exited early; last lines:\n${p.tail()}`);
-    if (await admin.stable(group, members)) return;
+    if (await admin.stable(group, members).catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`consumer group ${group} was not stable within 60 s`);
@@ -580,11 +697,14 @@ async function liveRun(
   rate: number,
   durationMs: number,
   consumerArgs: string[],
+  producerArgs: string[],
   onSample?: (sampler: MemorySampler) => void,
 ) {
   const slug = label.replace(/[^a-z0-9]+/gi, "_").toLowerCase();
   const topic = `bench-${slug.replaceAll("_", "-")}-${stamp}`;
   const group = `bench-${slug}-${stamp}`;
+  cleanup.groups.add(group);
+  cleanup.topics.add(`${topic}-alerts`);
   await admin.createTopic(topic, o.partitions);
   try {
     await using db = await freshDatabase(PG_SERVER, `bench_${slug}_${stamp}`);
@@ -611,7 +731,8 @@ async function liveRun(
         String(o.invalidRate),
         "--partitions",
         String(o.partitions),
-      ]);
+        ...producerArgs,
+      ], async () => ({ consumer: [consumer.pid], ...await pgGroups(db.name) }));
       await waitRows(db.url, run.acknowledged, 120_000);
       const consumerPeakMiB = await samplers[0]!.stop();
       const client = await connect(db.url);
@@ -635,19 +756,30 @@ async function liveRun(
   }
 }
 
+/** `latency 1000/s (consumer --batch-wait-ms 5; producer --linger-ms 2)` */
+function latencyLabel(rate: number, consumerArgs: string[], producerArgs: string[]): string {
+  const flags = [
+    ...(consumerArgs.length > 0 ? [`consumer ${consumerArgs.join(" ")}`] : []),
+    ...(producerArgs.length > 0 ? [`producer ${producerArgs.join(" ")}`] : []),
+  ];
+  return `latency ${rate}/s${flags.length > 0 ? ` (${flags.join("; ")})` : ""}`;
+}
+
 async function measureLatency(
   admin: BenchAdmin,
   o: Options,
   stamp: string,
   rate: number,
   consumerArgs: string[],
+  producerArgs: string[],
 ): Promise<LatencyRun> {
-  const label = `latency ${rate}/s${consumerArgs.length > 0 ? ` ${consumerArgs.join(" ")}` : ""}`;
-  const r = await liveRun(admin, o, stamp, label, rate, o.latencyDurationMs, consumerArgs);
+  const label = latencyLabel(rate, consumerArgs, producerArgs);
+  const r = await liveRun(admin, o, stamp, label, rate, o.latencyDurationMs, consumerArgs, producerArgs);
   return {
     label,
     rate,
     consumerArgs,
+    producerArgs,
     durationS: o.latencyDurationMs / 1000,
     acknowledged: r.run.acknowledged,
     producerPerSecond: r.run.perSecond,
@@ -656,11 +788,12 @@ async function measureLatency(
     all: r.all,
     consumerPeakMiB: r.consumerPeakMiB,
     producerPeakMiB: r.run.peakMiB,
+    ...(r.run.cpu === undefined ? {} : { cpu: r.run.cpu }),
   };
 }
 
 async function measureSoak(admin: BenchAdmin, o: Options, stamp: string): Promise<SoakRun> {
-  const r = await liveRun(admin, o, stamp, "soak", o.soakRate, o.soakMs, []);
+  const r = await liveRun(admin, o, stamp, "soak", o.soakRate, o.soakMs, [], []);
   const afterWarmup = r.samples.filter(([t]) => t >= 60);
   const perSecond = slope(afterWarmup.length >= 2 ? afterWarmup : r.samples);
   return {
@@ -715,12 +848,20 @@ function targets(r: Results): Target[] {
 
 function render(r: Results, data: Dataset | undefined): string {
   const rows: string[][] = [];
+  const others = (key: string) => {
+    const pct = r.phases[key]?.othersPctOfCore;
+    const restart = r.phases[key]?.brokerRestarted ? ", broker restarted" : "";
+    return pct === undefined || !Number.isFinite(pct)
+      ? "n/a"
+      : `${num(pct)}%${pct > NOISY_PCT ? " NOISY" : ""}${restart}`;
+  };
   const sink1 = r.sink.find((s) => s.consumers === 1 && s.consumerArgs.length === 0);
   if (r.ceiling) {
     rows.push([
       "ceiling: COPY FROM STDIN",
       `${num(r.ceiling.perSecond)} rows/s`,
       `${num(r.ceiling.rows)} rows in ${num(r.ceiling.ms / 1000, 1)} s, ${num(r.ceiling.copyRows)} a COPY`,
+      others("ceiling"),
     ]);
   }
   if (r.baselineNewConnection) {
@@ -729,6 +870,7 @@ function render(r: Results, data: Dataset | undefined): string {
       "baseline: reference (connect + INSERT + commit per message)",
       `${num(b.perSecond)} rows/s`,
       `${num(b.rows)} rows in ${num(b.ms / 1000, 1)} s`,
+      others("baseline-connection"),
     ]);
   }
   if (r.baselineOneConnection) {
@@ -737,6 +879,7 @@ function render(r: Results, data: Dataset | undefined): string {
       "baseline: one INSERT per row, one connection, autocommit",
       `${num(b.perSecond)} rows/s`,
       `${num(b.rows)} rows in ${num(b.ms / 1000, 1)} s`,
+      others("baseline-one"),
     ]);
   }
   for (const s of r.sink) {
@@ -750,6 +893,7 @@ function render(r: Results, data: Dataset | undefined): string {
       } one-connection INSERTs; steady ${num(s.steadyPerSecond)}/s; peak RSS ${
         s.peakMiB.map((m) => num(m)).join(" + ")
       } MiB${s.verified ? "" : "; ROW COUNTS WRONG"}`,
+      others(`sink: ${s.label}`),
     ]);
   }
   if (r.producer) {
@@ -759,6 +903,7 @@ function render(r: Results, data: Dataset | undefined): string {
       `${num(r.producer.acknowledged)} in ${num(r.producer.elapsedS, 1)} s; ${
         ratio(r.producer.perSecond, r.javaRecordSize?.perSecond)
       } Java perf tool; peak RSS ${num(r.producer.peakMiB)} MiB`,
+      others("producer"),
     ]);
   }
   if (r.javaRecordSize) {
@@ -767,6 +912,7 @@ function render(r: Results, data: Dataset | undefined): string {
       `Java ProducerPerformance --record-size ${j.recordSize}`,
       `${num(j.perSecond)} records/s`,
       `${num(j.records)} records, ${num(j.mbPerSecond, 1)} MB/s, acks=all, idempotent, gzip`,
+      others("java-size"),
     ]);
   }
   if (r.javaPayloads) {
@@ -777,17 +923,19 @@ function render(r: Results, data: Dataset | undefined): string {
       `${num(j.records)} records, ${num(j.mbPerSecond, 1)} MB/s; ours is ${
         ratio(r.producer?.perSecond, j.perSecond)
       } of it`,
+      others("java-payload"),
     ]);
   }
   for (const l of r.latency) {
     rows.push([
-      `latency at ${num(l.rate)}/s${l.consumerArgs.length ? ` (consumer ${l.consumerArgs.join(" ")})` : ""}`,
+      l.label.replace(/^latency (\d+)\/s/, (_, r: string) => `latency at ${num(Number(r))}/s`),
       `p99 ${num(l.steady.p99, 1)} ms`,
       `p50 ${num(l.steady.p50, 1)} / p95 ${num(l.steady.p95, 1)} / p99 ${num(l.steady.p99, 1)} / max ${
         num(l.steady.max, 1)
       } ms over ${num(l.steady.n)} readings (first ${num(l.warmupMs / 1000, 1)} s left out; all: p99 ${
         num(l.all.p99, 1)
       }, max ${num(l.all.max, 1)}); RSS consumer ${num(l.consumerPeakMiB)} / producer ${num(l.producerPeakMiB)} MiB`,
+      others(l.label),
     ]);
   }
   if (r.soak) {
@@ -797,9 +945,33 @@ function render(r: Results, data: Dataset | undefined): string {
       `consumer RSS ${num(r.soak.consumerStartMiB)} → ${num(r.soak.consumerEndMiB)} MiB, peak ${
         num(r.soak.consumerPeakMiB)
       }; p99 ${num(r.soak.latency.p99, 1)} ms`,
+      others("soak"),
     ]);
   }
-  const out = [table(["measurement", "figure", "details"], rows)];
+  const out = [table(["measurement", "figure", "details", "others' CPU"], rows)];
+  const cpuRows: [string, CpuUsage][] = [];
+  if (r.producer?.cpu) cpuRows.push(["producer (fill)", r.producer.cpu]);
+  for (const s of r.sink) if (s.cpu) cpuRows.push([`sink: ${s.label}`, s.cpu]);
+  for (const l of r.latency) if (l.cpu) cpuRows.push([l.label, l.cpu]);
+  if (cpuRows.length > 0) {
+    const cols = ["consumer", "producer", "pg: run's db", "pg: background", "java", "bench", "pg: other dbs", "other"];
+    out.push(
+      "",
+      "CPU, % of one core (2 cores = 200%). pg: run's db = the PostgreSQL backends serving the run's database (the" +
+        " consumer's); pg: background = WAL writer, checkpointer, autovacuum...; java = the Kafka broker; pg: other dbs" +
+        ` and other = other users' work on the machine (noise: a phase where they exceed ${NOISY_PCT}% is flagged):`,
+      "",
+      table(
+        ["phase", ...cols, "machine busy", "noisy"],
+        cpuRows.map(([name, u]) => [
+          name,
+          ...cols.map((c) => u.pctOfCore[c] === undefined ? "" : `${u.pctOfCore[c]}%`),
+          `${u.machineBusyPct}%`,
+          noise(u) > NOISY_PCT ? "NOISY" : "",
+        ]),
+      ),
+    );
+  }
   out.push(
     "",
     table(
@@ -831,7 +1003,7 @@ async function main(): Promise<void> {
   const id = stamp.toLowerCase().replaceAll("-", "").replace("t", "_").replace("z", "");
   const startedAt = new Date().toISOString();
   const began = performance.now();
-  const results: Results = { sink: [], latency: [] };
+  const results: Results = { sink: [], latency: [], phases: {} };
   const loads: Record<string, string> = {};
   const errors: string[] = [];
   const run = (p: Phase) => !o.skip.has(p);
@@ -843,7 +1015,9 @@ async function main(): Promise<void> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
 
-  const fillTopic = `bench-fill-${id}`;
+  // a new name for each fill: a deleted topic's name is not free again at once
+  let fills = 0;
+  let fillTopic = `bench-fill-${id}`;
   const javaTopics = [`bench-java-size-${id}`, `bench-java-payload-${id}`];
   const startMs = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
   const workload: Workload = {
@@ -857,9 +1031,14 @@ async function main(): Promise<void> {
     invalidRate: o.invalidRate,
     partitions: o.partitions,
   };
+  const root = new URL("..", import.meta.url);
+  const codeAtStart = await codeFingerprint(root);
   const pgVersion = await serverVersion(PG_SERVER).catch((e) => fatal(`PostgreSQL on 127.0.0.1:5432: ${e}`));
-  await using admin = await connectAdmin(BROKER).catch((e) => fatal(`Kafka on ${BROKER}: ${e}`));
+  {
+    await using _probe = await connectAdmin(BROKER).catch((e) => fatal(`Kafka on ${BROKER}: ${e}`));
+  }
 
+  consumerFlags = await taskFlags("consumer");
   say(`simulating and validating ${num(o.readings)} messages (the rows every phase stores)`);
   let columns: ReadingColumns;
   {
@@ -873,70 +1052,107 @@ async function main(): Promise<void> {
     } s`,
   );
 
-  const phase = async (name: string, fn: () => Promise<void>) => {
-    loads[name] = await loadavg();
-    const t = performance.now();
-    say(`${name} (load ${loads[name]})`);
-    try {
-      await fn();
-      say(`  ${name} done in ${num((performance.now() - t) / 1000, 1)} s`);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      errors.push(`${name}: ${message}`);
-      say(`  ${name} FAILED: ${message}`);
+  /**
+   * Runs one phase with a fresh admin client. The machine and its broker are shared: when an
+   * attempt fails, or the broker restarted during it (other users' fault tests do that), the phase
+   * is run again, up to `--attempts` times; the attempts are recorded.
+   */
+  const phase = async (name: string, key: string, fn: (admin: BenchAdmin) => Promise<void>) => {
+    for (let attempt = 1; attempt <= o.attempts; attempt++) {
+      loads[name] = await loadavg();
+      const t = performance.now();
+      const cpuA = await cpuSnapshot();
+      const brokersA = await brokerPids();
+      say(`${name}${attempt > 1 ? ` (attempt ${attempt})` : ""} (load ${loads[name]})`);
+      let failure: string | undefined;
+      try {
+        await using admin = await connectAdmin(BROKER);
+        await fn(admin);
+      } catch (error) {
+        failure = error instanceof Error ? error.message : String(error);
+      }
+      const cpuB = await cpuSnapshot();
+      // another user's test may restart the shared broker: that phase's figures are then not comparable
+      const brokersB = await brokerPids();
+      const brokerRestarted = brokersA.join() !== brokersB.join();
+      const cpu = cpuA === null || cpuB === null ? undefined : cpuUsage(cpuA, cpuB, await pgGroups(""));
+      const others = noise(cpu);
+      const seconds = (performance.now() - t) / 1000;
+      results.phases[key] = {
+        seconds,
+        loadavg: loads[name]!,
+        ...(cpu === undefined ? {} : { cpu }),
+        othersPctOfCore: others,
+        brokerRestarted,
+        attempts: attempt,
+        ...(failure === undefined ? {} : { failure }),
+      };
+      const restart = brokerRestarted ? "; THE KAFKA BROKER RESTARTED meanwhile" : "";
+      if (failure === undefined) {
+        say(
+          `  ${name} done in ${num(seconds, 1)} s; other users' CPU ${num(others)}% of a core${
+            others > NOISY_PCT ? " (NOISY)" : ""
+          }${restart}`,
+        );
+        if (!brokerRestarted || attempt === o.attempts) return true;
+      } else {
+        say(`  ${name} FAILED: ${failure}${restart}`);
+        if (attempt === o.attempts) {
+          errors.push(`${name}: ${failure}`);
+          return false;
+        }
+      }
+      say(`  ${name}: trying again once the broker answers`);
+      await waitForBroker();
     }
+    return false;
+  };
+
+  const fillArgs = (topic: string) => [
+    ...["--topic", topic, "--count", String(o.readings), "--start", new Date(startMs).toISOString()],
+    ...["--rate", String(workload.rate), "--customers", String(o.customers), "--seed", String(o.seed)],
+    ...["--invalid-rate", String(o.invalidRate), "--anomaly-rate", String(workload.anomalyRate)],
+    ...["--partitions", String(o.partitions)],
+  ];
+  /** Fills the sink topic with the producer script; the same options always give the same messages. */
+  const fill = async (admin: BenchAdmin): Promise<ProducerRun> => {
+    if (fills++ > 0) {
+      await admin.deleteTopics([fillTopic]).catch(() => {});
+      fillTopic = `bench-fill-${id}-${fills}`;
+    }
+    cleanup.topics.add(fillTopic);
+    const { run: p } = await runProducer("fill producer", fillArgs(fillTopic));
+    if (p.acknowledged !== o.readings) throw new Error(`the producer acknowledged ${p.acknowledged} of ${o.readings}`);
+    const inTopic = await admin.messages(fillTopic);
+    if (inTopic !== o.readings) throw new Error(`the topic holds ${inTopic} messages, expected ${o.readings}`);
+    return p;
   };
 
   try {
     if (run("ceiling")) {
-      await phase("ceiling", async () => {
+      await phase("ceiling", "ceiling", async () => {
         results.ceiling = await measureCeiling(data, columns, o, id);
       });
     }
     if (run("baseline")) {
-      await phase("baseline (new connection per message)", async () => {
+      await phase("baseline (new connection per message)", "baseline-connection", async () => {
         results.baselineNewConnection = await measureBaseline(data, columns, o.baselineRows, id, true);
       });
-      await phase("baseline (one connection)", async () => {
+      await phase("baseline (one connection)", "baseline-one", async () => {
         results.baselineOneConnection = await measureBaseline(data, columns, o.baselineSingleRows, id, false);
       });
     }
-    const needFill = run("producer") || run("sink") || run("scaling");
     let filled = false;
-    if (needFill) {
-      await phase("producer (fills the sink topic)", async () => {
-        const { run: p } = await runProducer("fill producer", [
-          "--topic",
-          fillTopic,
-          "--count",
-          String(o.readings),
-          "--start",
-          new Date(startMs).toISOString(),
-          "--rate",
-          String(workload.rate),
-          "--customers",
-          String(o.customers),
-          "--seed",
-          String(o.seed),
-          "--invalid-rate",
-          String(o.invalidRate),
-          "--anomaly-rate",
-          String(workload.anomalyRate),
-          "--partitions",
-          String(o.partitions),
-        ]);
-        if (p.acknowledged !== o.readings) {
-          throw new Error(`the producer acknowledged ${p.acknowledged} of ${o.readings}`);
-        }
-        const inTopic = await admin.messages(fillTopic);
-        if (inTopic !== o.readings) throw new Error(`the topic holds ${inTopic} messages, expected ${o.readings}`);
-        filled = true;
+    if (run("producer") || run("sink") || run("scaling")) {
+      filled = await phase("producer (fills the sink topic)", "producer", async (admin) => {
+        const p = await fill(admin);
         if (run("producer")) results.producer = p;
       });
     }
     if (run("java")) {
       const size = Math.round(data.meanValueBytes);
-      await phase(`Java ProducerPerformance (--record-size ${size})`, async () => {
+      await phase(`Java ProducerPerformance (--record-size ${size})`, "java-size", async (admin) => {
+        await admin.deleteTopics([javaTopics[0]!]);
         await admin.createTopic(javaTopics[0]!, o.partitions);
         const j = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[0]!, o.readings, [
           "--record-size",
@@ -944,11 +1160,12 @@ async function main(): Promise<void> {
         ]);
         results.javaRecordSize = { ...j, recordSize: size };
       });
-      await phase("Java ProducerPerformance (--payload-file of our messages)", async () => {
+      await phase("Java ProducerPerformance (--payload-file of our messages)", "java-payload", async (admin) => {
         const file = new URL(`./payloads-${id}.tmp`, RESULTS);
         await Deno.mkdir(RESULTS, { recursive: true });
         await Deno.writeTextFile(file, data.payloadLines.join("\n") + "\n");
         try {
+          await admin.deleteTopics([javaTopics[1]!]);
           await admin.createTopic(javaTopics[1]!, o.partitions);
           results.javaPayloads = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[1]!, o.readings, [
             "--payload-file",
@@ -973,36 +1190,63 @@ async function main(): Promise<void> {
         const profile = o.cpuProf && s.consumers === 1 && s.args.length === 0
           ? `bench/results/profiles/${stamp}`
           : undefined;
-        await phase(`sink: ${s.label}`, async () => {
-          results.sink.push(await measureSink(admin, data, fillTopic, s.consumers, s.args, id, s.label, profile));
+        await phase(`sink: ${s.label}`, `sink: ${s.label}`, async (admin) => {
+          // a broker reset (another user's tests) loses the topic: fill it again (same messages), untimed
+          if (await admin.messages(fillTopic).catch(() => -1) !== o.readings) {
+            say(`  the sink topic lost its messages (broker reset?): filling it again`);
+            await fill(admin);
+          }
+          const r = await measureSink(admin, data, fillTopic, s.consumers, s.args, id, s.label, profile);
+          results.sink = results.sink.filter((x) => x.label !== s.label);
+          results.sink.push(r);
         });
       }
     }
     if (run("latency")) {
-      for (const rate of o.latencyRates) {
-        await phase(`latency at ${rate}/s`, async () => {
-          results.latency.push(await measureLatency(admin, o, id, rate, []));
-        });
-      }
-      for (const v of o.latencyVariants) {
-        await phase(`latency at ${v.rate}/s with ${v.args.join(" ")}`, async () => {
-          results.latency.push(await measureLatency(admin, o, id, v.rate, v.args));
+      const runs = [
+        ...o.latencyRates.map((rate) => ({ rate, consumerArgs: [] as string[], producerArgs: [] as string[] })),
+        ...o.latencyVariants,
+      ];
+      for (const v of runs) {
+        const label = latencyLabel(v.rate, v.consumerArgs, v.producerArgs);
+        await phase(label, label, async (admin) => {
+          const r = await measureLatency(admin, o, id, v.rate, v.consumerArgs, v.producerArgs);
+          results.latency = results.latency.filter((l) => l.label !== label);
+          results.latency.push(r);
         });
       }
     }
     if (o.soakMs > 0) {
-      await phase(`soak at ${o.soakRate}/s for ${o.soakMs / 60_000} min`, async () => {
+      await phase(`soak at ${o.soakRate}/s for ${o.soakMs / 60_000} min`, "soak", async (admin) => {
         results.soak = await measureSoak(admin, o, id);
       });
     }
   } finally {
     for (const p of live) p.kill("SIGKILL");
-    await admin.deleteTopics([fillTopic, ...javaTopics]).catch(() => {});
+    try {
+      await using admin = await connectAdmin(BROKER);
+      await admin.deleteTopics([...javaTopics, ...cleanup.topics]).catch(() => {});
+      await admin.admin.deleteGroups([...cleanup.groups]).catch(() => {});
+    } catch (error) {
+      say(`could not delete the bench's topics and groups: ${error instanceof Error ? error.message : error}`);
+    }
     Deno.removeSignalListener("SIGINT", onSignal);
   }
 
+  const codeAtEnd = await codeFingerprint(root);
+  const changed = Object.keys({ ...codeAtStart, ...codeAtEnd }).filter((f) => codeAtStart[f] !== codeAtEnd[f]);
+  const code = {
+    fingerprint: await fingerprintHash(codeAtStart),
+    changedDuringRun: changed,
+    files: codeAtStart,
+  };
   const text = render(results, data);
   console.log(text);
+  console.log(
+    `\ncode measured: ${code.fingerprint} (sha-256 of lib/, sql/, producer.ts, consumer.ts, deno.json, deno.lock)${
+      changed.length > 0 ? `; CHANGED DURING THE RUN: ${changed.join(", ")}` : ""
+    }`,
+  );
   const report = {
     startedAt,
     durationS: Number(((performance.now() - began) / 1000).toFixed(1)),
@@ -1028,6 +1272,7 @@ async function main(): Promise<void> {
       meanValidValueBytes: data.meanValidValueBytes,
       reasons: data.reasons,
     },
+    code,
     results,
     targets: targets(results),
     errors,

@@ -235,6 +235,31 @@ export async function tableColumns(
   }
 }
 
+/**
+ * The server's processes by role: the backends serving database `name` (a run's consumers), the
+ * server's own background processes (WAL writer, checkpointer, autovacuum, ...), and the backends
+ * of every other database (other users' work: noise for the benchmark).
+ */
+export async function serverProcesses(
+  server: string,
+  name: string,
+): Promise<{ run: number[]; background: number[]; otherDatabases: number[] }> {
+  const client = await connect(`${server}/postgres`);
+  try {
+    const { rows } = await client.query<{ pid: number; backend_type: string; datname: string | null }>(
+      "SELECT pid, backend_type, datname FROM pg_stat_activity WHERE pid <> pg_backend_pid()",
+    );
+    const user = (t: string) => t === "client backend" || t === "parallel worker";
+    return {
+      run: rows.filter((r) => user(r.backend_type) && r.datname === name).map((r) => r.pid),
+      background: rows.filter((r) => !user(r.backend_type)).map((r) => r.pid),
+      otherDatabases: rows.filter((r) => user(r.backend_type) && r.datname !== name).map((r) => r.pid),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
 /** The server's version string. */
 export async function serverVersion(server: string): Promise<string> {
   const client = await connect(`${server}/postgres`);

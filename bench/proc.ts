@@ -158,18 +158,20 @@ export async function spawnTask(
   };
 }
 
-/** Memory of a process from `/proc/<pid>/status`, in MiB. */
+/** Memory of a process from `/proc/<pid>/status`, in MiB, and its CPU time from `/proc/<pid>/stat`. */
 export interface Memory {
   /** Resident set size now (VmRSS). */
   rssMiB: number;
   /** Peak resident set size over the process's life (VmHWM). */
   peakMiB: number;
+  /** User + system CPU clock ticks (1/100 s) used so far. */
+  cpuTicks: number;
 }
 
-async function output(cmd: string, args: string[]): Promise<string | null> {
+async function output(cmd: string, args: string[], evenOnFailure = false): Promise<string | null> {
   try {
     const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null", clearEnv: true }).output();
-    return out.success ? new TextDecoder().decode(out.stdout) : null;
+    return out.success || evenOnFailure ? new TextDecoder().decode(out.stdout) : null;
   } catch {
     return null;
   }
@@ -177,10 +179,11 @@ async function output(cmd: string, args: string[]): Promise<string | null> {
 
 /** Reads VmRSS and VmHWM of `pid`; null once the process is gone. */
 export async function readMemory(pid: number): Promise<Memory | null> {
-  const text = await output("cat", [`/proc/${pid}/status`]);
+  const text = await output("cat", [`/proc/${pid}/status`, `/proc/${pid}/stat`]);
   if (text === null) return null;
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? NaN);
-  return { rssMiB: kb("VmRSS") / 1024, peakMiB: kb("VmHWM") / 1024 };
+  const stat = new RegExp(`^${pid} \\(.*\\) (.*)$`, "m").exec(text)?.[1]?.split(" ") ?? [];
+  return { rssMiB: kb("VmRSS") / 1024, peakMiB: kb("VmHWM") / 1024, cpuTicks: Number(stat[11]) + Number(stat[12]) };
 }
 
 /** The direct children of `pid` as `pid command` pairs (to check that `deno run` does not fork). */
@@ -191,6 +194,19 @@ export async function childProcesses(pid: number): Promise<{ pid: number; comman
     const [p, ...cmd] = l.split(/\s+/);
     return { pid: Number(p), command: cmd.join(" ") };
   });
+}
+
+/** The long flags a task's script lists in its `--help` (to pass only flags it knows). */
+export async function taskFlags(task: string): Promise<Set<string>> {
+  const [run, ...rest] = await taskArgs(task);
+  const text = await output("deno", [run ?? "run", ...rest, "--help"], true) ?? "";
+  return new Set([...text.matchAll(/--([a-z][a-z0-9-]*)/g)].map((m) => m[1]!));
+}
+
+/** Process ids of running Kafka brokers (`java ... kafka.Kafka`), to notice a broker restart during a phase. */
+export async function brokerPids(): Promise<number[]> {
+  const text = await output("ps", ["-C", "java", "-o", "pid=,args="]) ?? "";
+  return text.split("\n").filter((l) => / kafka\.Kafka /.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
 /** The command line of `pid`. */
@@ -204,6 +220,8 @@ export class MemorySampler {
   readonly samples: [number, number][] = [];
   /** Largest VmHWM seen (MiB). */
   peakMiB = 0;
+  /** CPU ticks used by the process at the last sample. */
+  cpuTicks = 0;
   readonly #pid: number;
   readonly #began = performance.now();
   readonly #timer: ReturnType<typeof setInterval>;
@@ -227,6 +245,7 @@ export class MemorySampler {
       if (m !== null) {
         this.samples.push([(performance.now() - this.#began) / 1000, m.rssMiB]);
         if (m.peakMiB > this.peakMiB) this.peakMiB = m.peakMiB;
+        if (m.cpuTicks > this.cpuTicks) this.cpuTicks = m.cpuTicks;
       }
       return m;
     } finally {
@@ -257,4 +276,84 @@ export async function runCommand(
   const status = await child.status;
   const peakMiB = await sampler.stop();
   return { code: status.code, stdout: out, stderr: err, ms: performance.now() - began, peakMiB };
+}
+
+/** CPU counters of the machine and of every process at one moment (from `/proc/stat` and `/proc/<pid>/stat`). */
+export interface CpuSnapshot {
+  /** `performance.now()` when taken. */
+  at: number;
+  /** Machine-wide busy and total clock ticks, all cores. */
+  busyTicks: number;
+  totalTicks: number;
+  /** Per process: command name and user + system clock ticks. */
+  procs: Map<number, { comm: string; ticks: number }>;
+}
+
+/** Takes a {@link CpuSnapshot}; null when `/proc` cannot be read. */
+export async function cpuSnapshot(): Promise<CpuSnapshot | null> {
+  const pids = (await output("ps", ["-e", "-o", "pid="]))?.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  if (pids === undefined) return null;
+  const text = await output("cat", ["/proc/stat", ...pids.map((p) => `/proc/${p}/stat`)], true);
+  if (text === null) return null;
+  const snap: CpuSnapshot = { at: performance.now(), busyTicks: 0, totalTicks: 0, procs: new Map() };
+  for (const line of text.split("\n")) {
+    if (line.startsWith("cpu ")) {
+      const t = line.trim().split(/\s+/).slice(1).map(Number);
+      const total = t.reduce((a, b) => a + b, 0);
+      snap.totalTicks = total;
+      snap.busyTicks = total - (t[3] ?? 0) - (t[4] ?? 0); // idle and iowait
+      continue;
+    }
+    const m = /^(\d+) \((.*)\) (.*)$/.exec(line);
+    if (m === null) continue;
+    const f = m[3]!.split(" "); // fields from state (3rd) on: utime is the 14th field, stime the 15th
+    snap.procs.set(Number(m[1]), { comm: m[2]!, ticks: Number(f[11]) + Number(f[12]) });
+  }
+  return snap;
+}
+
+/** Where CPU went between two snapshots, in percent of one core. */
+export interface CpuUsage {
+  /** Seconds between the snapshots. */
+  wallS: number;
+  /** Machine-wide busy share of all cores, percent. */
+  machineBusyPct: number;
+  /** Percent of one core by group (named pid groups, then `pg: background`, `java`, and `other`). */
+  pctOfCore: Record<string, number>;
+}
+
+/**
+ * CPU used between `a` and `b`, grouped: each named pid list, then PostgreSQL's unlisted processes
+ * (as `pg: background`), Java (the broker, or the perf tool while it runs), and everything else
+ * (other users' work included).
+ * A process that started in between counts fully; one that exited in between is missed.
+ */
+export function cpuUsage(a: CpuSnapshot, b: CpuSnapshot, groups: Record<string, number[]>): CpuUsage {
+  const wallS = (b.at - a.at) / 1000;
+  const hz = 100; // USER_HZ on Linux
+  const byPid = new Map<number, string>();
+  for (const [name, pids] of Object.entries(groups)) for (const p of pids) byPid.set(p, name);
+  const ticks: Record<string, number> = {};
+  for (const name of Object.keys(groups)) ticks[name] = 0;
+  for (const [pid, p] of b.procs) {
+    // unlisted PostgreSQL processes (the postmaster, exited backends' successors) count as its background
+    const group = byPid.get(pid) ?? (p.comm === "postgres" ? "pg: background" : p.comm === "java" ? "java" : "other");
+    const used = p.ticks - (a.procs.get(pid)?.ticks ?? 0);
+    ticks[group] = (ticks[group] ?? 0) + Math.max(0, used);
+  }
+  const pctOfCore: Record<string, number> = {};
+  for (const [k, t] of Object.entries(ticks)) pctOfCore[k] = Math.round(100 * t / hz / wallS);
+  const total = b.totalTicks - a.totalTicks;
+  return {
+    wallS,
+    machineBusyPct: total > 0 ? Math.round(100 * (b.busyTicks - a.busyTicks) / total) : NaN,
+    pctOfCore,
+  };
+}
+
+/** Formats a {@link CpuUsage} on one line, e.g. `CPU (% of a core) consumer 95%, postgres 60%; machine 98% busy`. */
+export function formatCpu(u: CpuUsage | undefined): string {
+  if (u === undefined) return "CPU n/a";
+  const parts = Object.entries(u.pctOfCore).map(([k, v]) => `${k} ${v}%`);
+  return `CPU (% of a core) ${parts.join(", ")}; machine ${u.machineBusyPct}% busy`;
 }

@@ -46,3 +46,27 @@ export function slope(points: readonly (readonly [number, number])[]): number {
   const d = n * sxx - sx * sx;
   return d === 0 ? NaN : (n * sxy - sx * sy) / d;
 }
+
+/** SHA-256 (hex) of each file of the pipeline's code, to record what a run measured. */
+export async function codeFingerprint(root: URL): Promise<Record<string, string>> {
+  const files: string[] = ["deno.json", "deno.lock", "producer.ts", "consumer.ts"];
+  for (const dir of ["lib", "sql"]) {
+    for await (const e of Deno.readDir(new URL(`${dir}/`, root))) {
+      if (e.isFile && /\.(ts|sql)$/.test(e.name) && !e.name.endsWith("_test.ts")) files.push(`${dir}/${e.name}`);
+    }
+  }
+  const out: Record<string, string> = {};
+  for (const f of files.sort()) {
+    const bytes = await Deno.readFile(new URL(f, root)).catch(() => new Uint8Array());
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    out[f] = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  return out;
+}
+
+/** One short hash of a {@link codeFingerprint}. */
+export async function fingerprintHash(files: Record<string, string>): Promise<string> {
+  const text = Object.entries(files).map(([f, h]) => `${f} ${h}`).join("\n");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return Array.from(digest.slice(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
+}

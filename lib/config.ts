@@ -342,8 +342,8 @@ export const consumerOptions = {
   databaseUrl: {
     flag: "database-url",
     env: "DATABASE_URL",
-    help: "PostgreSQL URL of the heartbeat database",
-    default: "postgres://postgres:heartbeat@127.0.0.1:5432/heartbeat",
+    help: "PostgreSQL URL of the heartbeat database, as the heartbeat_writer role (sql/roles.sql)",
+    default: "postgres://heartbeat_writer:heartbeat_writer@127.0.0.1:5432/heartbeat",
     schema: parse.databaseUrl,
   },
   group: {

@@ -77,10 +77,12 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** A fresh database holding the schema; dropped on dispose. */
+/** A fresh database holding the schema and roles; dropped on dispose. */
 export interface TestDatabase extends AsyncDisposable {
-  /** Its URL. */
+  /** Its URL, as a superuser. */
   url: string;
+  /** Its URL as the consumer's least-privilege role, heartbeat_writer. */
+  writerUrl: string;
   /** A repository on it. */
   repository: Repository;
 }
@@ -90,9 +92,15 @@ export async function testDatabase(): Promise<TestDatabase> {
   const url = `${PG_SERVER}/${uniqueName("heartbeat_test")}`;
   await ensureDatabase(url);
   const repository = Repository.connect(url, { poolSize: 4 });
-  await repository.applySchema(await Deno.readTextFile(new URL("../sql/schema.sql", import.meta.url)));
+  for (const file of ["schema.sql", "roles.sql"]) {
+    await repository.applySchema(await Deno.readTextFile(new URL(`../sql/${file}`, import.meta.url)));
+  }
+  const writer = new URL(url);
+  writer.username = "heartbeat_writer";
+  writer.password = "heartbeat_writer";
   return {
     url,
+    writerUrl: writer.toString(),
     repository,
     async [Symbol.asyncDispose]() {
       await repository.close();

@@ -66,7 +66,7 @@ integrationTest(
     const produced = await producer.status;
     assert.equal(produced.code, 0, `producer failed:\n${producer.stderr()}`);
 
-    const env = { DATABASE_URL: db.url, KAFKA_TOPIC: topic.name, KAFKA_GROUP_ID: uniqueName("g1") };
+    const env = { DATABASE_URL: db.writerUrl, KAFKA_TOPIC: topic.name, KAFKA_GROUP_ID: uniqueName("g1") };
     {
       await using consumer = await spawnTask("consumer", [], env);
       await waitUntil("every message to be stored", async () => {
