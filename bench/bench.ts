@@ -53,10 +53,10 @@ import {
   brokerPids,
   childProcesses,
   commandLine,
-  cpuSnapshot,
+  CpuTracker,
   type CpuUsage,
-  cpuUsage,
   MemorySampler,
+  spawnedPids,
   spawnTask,
   taskFlags,
   type TaskProcess,
@@ -83,8 +83,9 @@ Measures the pipeline against the real Kafka (${BROKER}) and PostgreSQL (127.0.0
   --baseline-rows N         rows for the new-connection-per-message baseline (default 2000; --quick 300)
   --baseline-single-rows N  rows for the one-connection INSERT-per-row baseline (default 20000; --quick 3000)
   --consumers LIST          consumer counts of the sink runs (default 1,2)
-  --sink-variant ARGS       an extra 1-consumer sink run with these consumer flags, e.g. "--batch-size 20000"
-                            (repeatable)
+  --sink-variant=ARGS       an extra 1-consumer sink run with these consumer flags, e.g.
+                            --sink-variant="--batch-size 20000" (with "=": the value starts with a dash;
+                            repeatable; a --v8-flags=... among them goes to deno run instead)
   --latency-rates LIST      live rates of the latency runs (default 1000,10000)
   --latency-duration D      length of each latency run (default 20s; --quick 6s)
   --latency-warmup D        first part of each latency run left out of the percentiles (default 2s)
@@ -367,10 +368,19 @@ let consumerFlags = new Set<string>();
 const cleanup = { topics: new Set<string>(), groups: new Set<string>() };
 const say = (msg: string) => console.error(`bench: ${msg}`);
 
-/** CPU groups of the database server for a run on database `name`, plus the bench itself. */
-async function pgGroups(name: string): Promise<Record<string, number[]>> {
-  const pg = await serverProcesses(PG_SERVER, name).catch(() => ({ run: [], background: [], otherDatabases: [] }));
+/** This run's id: every database and topic it makes has it in its name. */
+let runId = "";
+
+/**
+ * CPU groups: the processes this bench spawned, the database server's backends for this run's
+ * databases, its background processes, the other databases' backends, and the bench itself.
+ * Put more specific groups (a phase's consumer) after these: the later group wins.
+ */
+async function pgGroups(): Promise<Record<string, number[]>> {
+  const ours = (db: string) => runId !== "" && db.includes(runId);
+  const pg = await serverProcesses(PG_SERVER, ours).catch(() => ({ run: [], background: [], otherDatabases: [] }));
   return {
+    "bench children": [...spawnedPids],
     "pg: run's db": pg.run,
     "pg: background": pg.background,
     "pg: other dbs": pg.otherDatabases,
@@ -378,9 +388,15 @@ async function pgGroups(name: string): Promise<Record<string, number[]>> {
   };
 }
 
-/** Share of a core other users took (other databases' backends and unknown processes), percent. */
+/**
+ * Share of a core other users took, percent: other databases' backends, other processes, and the
+ * CPU the hypervisor gave to other machines (steal, as a share of one core). Processes that
+ * started and ended within the phase are not in it (see `unaccountedPctOfCore`).
+ */
 function noise(u: CpuUsage | undefined): number {
-  return u === undefined ? NaN : (u.pctOfCore["pg: other dbs"] ?? 0) + (u.pctOfCore["other"] ?? 0);
+  if (u === undefined) return NaN;
+  const cores = navigator.hardwareConcurrency;
+  return (u.pctOfCore["pg: other dbs"] ?? 0) + (u.pctOfCore["other"] ?? 0) + u.stealPct * cores;
 }
 
 /** Phases where other users took more than this share of a core are flagged as noisy. */
@@ -401,7 +417,7 @@ async function measureCeiling(
   o: Options,
   stamp: string,
 ): Promise<Throughput & { copyRows: number }> {
-  await using db = await freshDatabase(PG_SERVER, `bench_ceiling_${stamp}`);
+  await using db = await freshDatabase(PG_SERVER, `bench_${stamp}_ceiling`);
   await checkpoint(PG_SERVER);
   const ms = await copyCeiling(db.url, columns, data.readingChunks, data.deadLetterChunks);
   const client = await connect(db.url);
@@ -425,7 +441,7 @@ async function measureBaseline(
   newConnection: boolean,
 ): Promise<Throughput> {
   const sample = data.sample.slice(0, rows);
-  await using db = await freshDatabase(PG_SERVER, `bench_baseline_${newConnection ? "conn" : "one"}_${stamp}`);
+  await using db = await freshDatabase(PG_SERVER, `bench_${stamp}_baseline_${newConnection ? "conn" : "one"}`);
   await checkpoint(PG_SERVER);
   const ms = newConnection
     ? await insertPerMessageNewConnection(db.url, columns, sample)
@@ -446,20 +462,20 @@ function doneLine(p: TaskProcess) {
 async function runProducer(
   name: string,
   args: string[],
-  groups: () => Promise<Record<string, number[]>> = () => pgGroups(""),
+  groups: () => Promise<Record<string, number[]>> = pgGroups,
 ): Promise<{ run: ProducerRun; process: TaskProcess }> {
-  const cpuA = await cpuSnapshot();
+  const tracker = await new CpuTracker().start();
   const p = await spawnTask("producer", name, args);
   live.add(p);
   const sampler = new MemorySampler(p.pid, 500);
   // CPU up to the "done" line, logged just before the producer exits (an exited process's CPU is gone)
   let cpu: CpuUsage | undefined;
   const done = p.waitForLine((l) => l.msg === "done", 24 * 3_600_000).then(async () => {
-    const cpuB = await cpuSnapshot();
-    if (cpuA !== null && cpuB !== null) cpu = cpuUsage(cpuA, cpuB, { ...await groups(), producer: [p.pid] });
+    cpu = await tracker.stop({ ...await groups(), producer: [p.pid] });
   }, () => {});
   const status = await p.status;
   await done;
+  if (cpu === undefined) await tracker.stop({}); // no "done" line: stop sampling all the same
   if (cpu !== undefined && cpu.pctOfCore.producer === 0 && sampler.cpuTicks > 0) {
     // it exited before the snapshot: use its last sampled CPU time instead
     cpu.pctOfCore.producer = Math.round(sampler.cpuTicks / cpu.wallS);
@@ -574,14 +590,19 @@ async function measureSink(
   profileDir?: string,
 ): Promise<SinkRun> {
   const slug = label.replace(/[^a-z0-9]+/gi, "_").toLowerCase();
-  await using db = await freshDatabase(PG_SERVER, `bench_sink_${slug}_${stamp}`);
+  await using db = await freshDatabase(PG_SERVER, `bench_${stamp}_sink_${slug}`);
   await checkpoint(PG_SERVER);
   const group = `bench-${slug}-${stamp}`;
   cleanup.groups.add(group);
   cleanup.topics.add(`${topic}-alerts`);
   const records = data.readings + data.deadLetters;
-  const denoFlags = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-  const cpuA = await cpuSnapshot();
+  // a variant's `--v8-flags=...` goes to `deno run` (e.g. a heap limit), the rest to the script
+  const denoFlags = [
+    ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]),
+    ...extra.filter((a) => a.startsWith("--v8-flags=")),
+  ];
+  extra = extra.filter((a) => !a.startsWith("--v8-flags="));
+  const tracker = await new CpuTracker().start();
   const began = performance.now();
   const startedWall = Date.now();
   const { procs, samplers } = await startConsumers(consumers, label, topic, group, db.url, extra, denoFlags);
@@ -591,10 +612,7 @@ async function measureSink(
     const timeoutMs = Math.max(180_000, records / 2000 * 1000);
     const proof = await waitCommitted(admin, topic, group, db.url, records, timeoutMs, procs);
     const wallS = (proof.atMs - began) / 1000;
-    const cpuB = await cpuSnapshot();
-    const cpu = cpuA === null || cpuB === null
-      ? undefined
-      : cpuUsage(cpuA, cpuB, { consumer: procs.map((p) => p.pid), ...await pgGroups(db.name) });
+    const cpu = await tracker.stop({ ...await pgGroups(), consumer: procs.map((p) => p.pid) });
     const peakMiB = await Promise.all(samplers.map((s) => s.stop()));
     const client = await connect(db.url);
     let counts, span;
@@ -642,6 +660,7 @@ async function measureSink(
       ...(cpu === undefined ? {} : { cpu }),
     };
   } finally {
+    await tracker.stop({}); // already stopped unless the run failed
     for (const s of samplers) await s.stop();
     await Promise.all(procs.map((p) => p.stop()));
   }
@@ -704,10 +723,11 @@ async function liveRun(
   const topic = `bench-${slug.replaceAll("_", "-")}-${stamp}`;
   const group = `bench-${slug}-${stamp}`;
   cleanup.groups.add(group);
+  cleanup.topics.add(topic); // deleted below; again at the end if that failed (a broker restart)
   cleanup.topics.add(`${topic}-alerts`);
   await admin.createTopic(topic, o.partitions);
   try {
-    await using db = await freshDatabase(PG_SERVER, `bench_${slug}_${stamp}`);
+    await using db = await freshDatabase(PG_SERVER, `bench_${stamp}_${slug}`);
     await checkpoint(PG_SERVER);
     const { procs, samplers } = await startConsumers(1, label, topic, group, db.url, consumerArgs);
     const consumer = procs[0]!;
@@ -732,7 +752,7 @@ async function liveRun(
         "--partitions",
         String(o.partitions),
         ...producerArgs,
-      ], async () => ({ consumer: [consumer.pid], ...await pgGroups(db.name) }));
+      ], async () => ({ ...await pgGroups(), consumer: [consumer.pid] }));
       await waitRows(db.url, run.acknowledged, 120_000);
       const consumerPeakMiB = await samplers[0]!.stop();
       const client = await connect(db.url);
@@ -954,19 +974,33 @@ function render(r: Results, data: Dataset | undefined): string {
   for (const s of r.sink) if (s.cpu) cpuRows.push([`sink: ${s.label}`, s.cpu]);
   for (const l of r.latency) if (l.cpu) cpuRows.push([l.label, l.cpu]);
   if (cpuRows.length > 0) {
-    const cols = ["consumer", "producer", "pg: run's db", "pg: background", "java", "bench", "pg: other dbs", "other"];
+    const cols = [
+      "consumer",
+      "producer",
+      "bench children",
+      "pg: run's db",
+      "pg: background",
+      "java",
+      "bench",
+      "pg: other dbs",
+      "other",
+    ];
     out.push(
       "",
       "CPU, % of one core (2 cores = 200%). pg: run's db = the PostgreSQL backends serving the run's database (the" +
         " consumer's); pg: background = WAL writer, checkpointer, autovacuum...; java = the Kafka broker; pg: other dbs" +
-        ` and other = other users' work on the machine (noise: a phase where they exceed ${NOISY_PCT}% is flagged):`,
+        " and other = other users' work on the machine; unaccounted = processes that started and ended within the" +
+        " phase; stolen = the hypervisor's share for other machines, of all cores. Noise (other dbs + other + stolen)" +
+        ` above ${NOISY_PCT}% of a core flags the phase:`,
       "",
       table(
-        ["phase", ...cols, "machine busy", "noisy"],
+        ["phase", ...cols, "unaccounted", "machine busy", "stolen", "noisy"],
         cpuRows.map(([name, u]) => [
           name,
           ...cols.map((c) => u.pctOfCore[c] === undefined ? "" : `${u.pctOfCore[c]}%`),
+          `${u.unaccountedPctOfCore}%`,
           `${u.machineBusyPct}%`,
+          `${u.stealPct}%`,
           noise(u) > NOISY_PCT ? "NOISY" : "",
         ]),
       ),
@@ -1002,6 +1036,7 @@ async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z").replaceAll(":", "-");
   const id = stamp.toLowerCase().replaceAll("-", "").replace("t", "_").replace("z", "");
   const startedAt = new Date().toISOString();
+  runId = id;
   const began = performance.now();
   const results: Results = { sink: [], latency: [], phases: {} };
   const loads: Record<string, string> = {};
@@ -1042,7 +1077,7 @@ async function main(): Promise<void> {
   say(`simulating and validating ${num(o.readings)} messages (the rows every phase stores)`);
   let columns: ReadingColumns;
   {
-    await using scratch = await freshDatabase(PG_SERVER, `bench_schema_${id}`);
+    await using scratch = await freshDatabase(PG_SERVER, `bench_${id}_schema`);
     columns = readingColumns(await tableColumns(scratch.url, "readings"), exampleReading());
   }
   const data = buildDataset(workload, columns, o.copyRows, Math.max(o.baselineRows, o.baselineSingleRows));
@@ -1061,7 +1096,7 @@ async function main(): Promise<void> {
     for (let attempt = 1; attempt <= o.attempts; attempt++) {
       loads[name] = await loadavg();
       const t = performance.now();
-      const cpuA = await cpuSnapshot();
+      const tracker = await new CpuTracker().start();
       const brokersA = await brokerPids();
       say(`${name}${attempt > 1 ? ` (attempt ${attempt})` : ""} (load ${loads[name]})`);
       let failure: string | undefined;
@@ -1071,11 +1106,10 @@ async function main(): Promise<void> {
       } catch (error) {
         failure = error instanceof Error ? error.message : String(error);
       }
-      const cpuB = await cpuSnapshot();
+      const cpu = await tracker.stop(await pgGroups());
       // another user's test may restart the shared broker: that phase's figures are then not comparable
       const brokersB = await brokerPids();
       const brokerRestarted = brokersA.join() !== brokersB.join();
-      const cpu = cpuA === null || cpuB === null ? undefined : cpuUsage(cpuA, cpuB, await pgGroups(""));
       const others = noise(cpu);
       const seconds = (performance.now() - t) / 1000;
       results.phases[key] = {

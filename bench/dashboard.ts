@@ -103,7 +103,7 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 
 /** What the database was filled with: a different fill is refilled. */
 interface FillInfo {
-  /** SHA-256 of sql/schema.sql and sql/roles.sql: another schema is refilled. */
+  /** SHA-256 of sql/schema.sql and sql/roles.sql without comments: another schema is refilled. */
   schema: string;
   customers: number;
   hours: number;
@@ -222,9 +222,10 @@ async function readFillInfo(url: string): Promise<FillInfo | null> {
   });
 }
 
-/** A fingerprint of the schema the database is filled with. */
+/** A fingerprint of the schema the database is filled with (whole-line comments left out). */
 async function schemaFingerprint(): Promise<string> {
-  const text = (await Deno.readTextFile(SCHEMA_URL)) + (await Deno.readTextFile(ROLES_URL));
+  const text = ((await Deno.readTextFile(SCHEMA_URL)) + (await Deno.readTextFile(ROLES_URL)))
+    .split("\n").filter((line) => !/^\s*--/.test(line)).join("\n");
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -27,10 +27,12 @@ export interface BenchDatabase extends AsyncDisposable {
 const SCHEMA_URL = new URL("../sql/schema.sql", import.meta.url);
 
 /**
- * Creates a fresh database named `name` on `server` and applies `sql/schema.sql` (tables, primary
- * keys and indexes, exactly as the pipeline runs with).
+ * Creates a fresh database named `wanted` (cut to PostgreSQL's 63 bytes) on `server` and applies
+ * `sql/schema.sql` (tables, primary keys and indexes, exactly as the pipeline runs with).
  */
-export async function freshDatabase(server: string, name: string): Promise<BenchDatabase> {
+export async function freshDatabase(server: string, wanted: string): Promise<BenchDatabase> {
+  // PostgreSQL cuts names at 63 bytes: cut them here, so that the name used is the name reported
+  const name = wanted.slice(0, 63);
   const url = `${server}/${name}`;
   await dropDatabase(url);
   await ensureDatabase(url);
@@ -236,13 +238,13 @@ export async function tableColumns(
 }
 
 /**
- * The server's processes by role: the backends serving database `name` (a run's consumers), the
+ * The server's processes by role: the backends serving the databases `ours` accepts (a run's), the
  * server's own background processes (WAL writer, checkpointer, autovacuum, ...), and the backends
  * of every other database (other users' work: noise for the benchmark).
  */
 export async function serverProcesses(
   server: string,
-  name: string,
+  ours: (database: string) => boolean,
 ): Promise<{ run: number[]; background: number[]; otherDatabases: number[] }> {
   const client = await connect(`${server}/postgres`);
   try {
@@ -251,9 +253,9 @@ export async function serverProcesses(
     );
     const user = (t: string) => t === "client backend" || t === "parallel worker";
     return {
-      run: rows.filter((r) => user(r.backend_type) && r.datname === name).map((r) => r.pid),
+      run: rows.filter((r) => user(r.backend_type) && ours(r.datname ?? "")).map((r) => r.pid),
       background: rows.filter((r) => !user(r.backend_type)).map((r) => r.pid),
-      otherDatabases: rows.filter((r) => user(r.backend_type) && r.datname !== name).map((r) => r.pid),
+      otherDatabases: rows.filter((r) => user(r.backend_type) && !ours(r.datname ?? "")).map((r) => r.pid),
     };
   } finally {
     await client.end();

@@ -13,6 +13,7 @@
  * - `copy-temp`: `COPY` into a temporary table, then `INSERT ... SELECT ... ON CONFLICT DO NOTHING`;
  * - `copy`: plain `COPY` into `readings` (no duplicate handling: the ceiling).
  *
+ * `--writers N` keeps N transactions in flight on N connections (batches taken in turn).
  * `--tweaks collate-c,no-brin` alters the fresh schema first (`customer_id` in the "C" collation;
  * no BRIN index), to measure what each costs.
  *
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
       customers: { type: "string", default: "1000" },
       explain: { type: "boolean", default: false },
       tweaks: { type: "string", default: "" },
+      writers: { type: "string", default: "1" },
     },
   });
   const rows = Number(v.rows);
@@ -136,6 +138,7 @@ async function main(): Promise<void> {
   for (const x of variants) {
     if (!VARIANTS.includes(x)) throw new TypeError(`Cannot run variant ${x}: expected one of ${VARIANTS.join(", ")}`);
   }
+  const writers = Number(v.writers);
   const tweaks = v.tweaks.split(",").filter((t) => t !== "");
   for (const t of tweaks) {
     if (TWEAKS[t] === undefined) {
@@ -171,9 +174,10 @@ async function main(): Promise<void> {
   for (const variant of variants) {
     for (const size of batchSizes) {
       await using db = await freshDatabase(PG_SERVER, `bench_variants_${variant.replace("-", "_")}_${size}_${id}`);
-      const repo = Repository.connect(db.url, { poolSize: 1 });
-      const client = new pg.Client({ connectionString: db.url });
-      await client.connect();
+      const repo = Repository.connect(db.url, { poolSize: writers });
+      const clients = Array.from({ length: writers }, () => new pg.Client({ connectionString: db.url }));
+      await Promise.all(clients.map((c) => c.connect()));
+      const client = clients[0]!;
       try {
         for (const t of tweaks) await client.query(TWEAKS[t]!);
         const types = await client.query<{ column_name: string; udt_name: string }>(
@@ -186,11 +190,17 @@ async function main(): Promise<void> {
         const times: number[] = [];
         let inserted = 0;
         const began = performance.now();
-        for (let i = 0; i < all.length; i += size) {
-          const t = performance.now();
-          inserted += await writeBatch(variant, repo, client, columns, unnestSql, all.slice(i, i + size));
-          times.push(performance.now() - t);
-        }
+        // `writers` connections take the next batch in turn: that many transactions in flight
+        let nextBatch = 0;
+        await Promise.all(clients.map(async (c) => {
+          for (let i = nextBatch; i < all.length; i = nextBatch) {
+            nextBatch += size;
+            const t = performance.now();
+            const n = await writeBatch(variant, repo, c, columns, unnestSql, all.slice(i, i + size));
+            inserted += n; // not `inserted += await ...`: that reads `inserted` before another writer adds to it
+            times.push(performance.now() - t);
+          }
+        }));
         const ms = performance.now() - began;
         if (inserted !== all.length) throw new Error(`${variant} inserted ${inserted} of ${all.length}`);
         times.sort((a, b) => a - b);
@@ -216,7 +226,7 @@ async function main(): Promise<void> {
           console.log(plan.rows.map((r) => r["QUERY PLAN"]).join("\n"));
         }
       } finally {
-        await client.end();
+        await Promise.all(clients.map((c) => c.end()));
         await repo.close();
       }
     }
@@ -224,7 +234,7 @@ async function main(): Promise<void> {
   console.log(
     `\n${all.length.toLocaleString("en-US")} readings, one transaction per batch, fresh database each${
       tweaks.length > 0 ? `, schema tweaks: ${tweaks.join(", ")}` : ""
-    }:\n`,
+    }, ${writers} writer${writers === 1 ? "" : "s"} (transactions in flight):\n`,
   );
   console.log(table(["variant", "batch", "rows/s", "p50 batch ms", "max batch ms"], out));
 }

@@ -13,6 +13,9 @@ import { taskArgs } from "../tests/tasks.ts";
 
 const ROOT = new URL("..", import.meta.url);
 
+/** Every process id this bench spawned (scripts, the Java perf tool), to tell its CPU from others'. */
+export const spawnedPids: Set<number> = new Set();
+
 /** One parsed JSON log line of a child (`{level, time, msg, ...fields}`). */
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
@@ -67,6 +70,7 @@ export async function spawnTask(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  spawnedPids.add(child.pid);
   const startedAt = performance.now();
   const lines: LogLine[] = [];
   const raw: string[] = [];
@@ -267,6 +271,7 @@ export async function runCommand(
   args: string[],
 ): Promise<{ code: number; stdout: string; stderr: string; ms: number; peakMiB: number }> {
   const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+  spawnedPids.add(child.pid);
   const sampler = new MemorySampler(child.pid, 500);
   const began = performance.now();
   const [out, err] = await Promise.all([
@@ -282,9 +287,11 @@ export async function runCommand(
 export interface CpuSnapshot {
   /** `performance.now()` when taken. */
   at: number;
-  /** Machine-wide busy and total clock ticks, all cores. */
-  busyTicks: number;
+  /** Machine-wide clock ticks, all cores: total, busy (user, system, irq), in processes (user + system), stolen by the hypervisor. */
   totalTicks: number;
+  busyTicks: number;
+  processTicks: number;
+  stealTicks: number;
   /** Per process: command name and user + system clock ticks. */
   procs: Map<number, { comm: string; ticks: number }>;
 }
@@ -295,13 +302,23 @@ export async function cpuSnapshot(): Promise<CpuSnapshot | null> {
   if (pids === undefined) return null;
   const text = await output("cat", ["/proc/stat", ...pids.map((p) => `/proc/${p}/stat`)], true);
   if (text === null) return null;
-  const snap: CpuSnapshot = { at: performance.now(), busyTicks: 0, totalTicks: 0, procs: new Map() };
+  const snap: CpuSnapshot = {
+    at: performance.now(),
+    totalTicks: 0,
+    busyTicks: 0,
+    processTicks: 0,
+    stealTicks: 0,
+    procs: new Map(),
+  };
   for (const line of text.split("\n")) {
     if (line.startsWith("cpu ")) {
+      // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user)
       const t = line.trim().split(/\s+/).slice(1).map(Number);
-      const total = t.reduce((a, b) => a + b, 0);
-      snap.totalTicks = total;
-      snap.busyTicks = total - (t[3] ?? 0) - (t[4] ?? 0); // idle and iowait
+      const at = (i: number) => t[i] ?? 0;
+      snap.totalTicks = at(0) + at(1) + at(2) + at(3) + at(4) + at(5) + at(6) + at(7);
+      snap.processTicks = at(0) + at(1) + at(2);
+      snap.busyTicks = snap.processTicks + at(5) + at(6);
+      snap.stealTicks = at(7);
       continue;
     }
     const m = /^(\d+) \((.*)\) (.*)$/.exec(line);
@@ -316,8 +333,18 @@ export async function cpuSnapshot(): Promise<CpuSnapshot | null> {
 export interface CpuUsage {
   /** Seconds between the snapshots. */
   wallS: number;
-  /** Machine-wide busy share of all cores, percent. */
+  /** Machine-wide busy share of all cores (user, system, irq), percent. */
   machineBusyPct: number;
+  /** Share of all cores the hypervisor gave to other virtual machines (steal), percent. */
+  stealPct: number;
+  /**
+   * Process CPU (user + system) that no process alive at the end accounts for, percent of one core:
+   * processes that started and ended within the interval (other users' short-lived tools, but also
+   * our own closed database connections).
+   */
+  unaccountedPctOfCore: number;
+  /** The busiest commands inside `other`, percent of one core. */
+  otherCommands: Record<string, number>;
   /** Percent of one core by group (named pid groups, then `pg: background`, `java`, and `other`). */
   pctOfCore: Record<string, number>;
 }
@@ -326,7 +353,8 @@ export interface CpuUsage {
  * CPU used between `a` and `b`, grouped: each named pid list, then PostgreSQL's unlisted processes
  * (as `pg: background`), Java (the broker, or the perf tool while it runs), and everything else
  * (other users' work included).
- * A process that started in between counts fully; one that exited in between is missed.
+ * A process that started in between counts fully; one that exited in between is missed (a
+ * {@link CpuTracker} samples in between to miss less).
  */
 export function cpuUsage(a: CpuSnapshot, b: CpuSnapshot, groups: Record<string, number[]>): CpuUsage {
   const wallS = (b.at - a.at) / 1000;
@@ -334,26 +362,90 @@ export function cpuUsage(a: CpuSnapshot, b: CpuSnapshot, groups: Record<string, 
   const byPid = new Map<number, string>();
   for (const [name, pids] of Object.entries(groups)) for (const p of pids) byPid.set(p, name);
   const ticks: Record<string, number> = {};
+  const otherByCommand = new Map<string, number>();
   for (const name of Object.keys(groups)) ticks[name] = 0;
   for (const [pid, p] of b.procs) {
-    // unlisted PostgreSQL processes (the postmaster, exited backends' successors) count as its background
+    // unlisted PostgreSQL processes (the postmaster, exited backends) count as its background
     const group = byPid.get(pid) ?? (p.comm === "postgres" ? "pg: background" : p.comm === "java" ? "java" : "other");
-    const used = p.ticks - (a.procs.get(pid)?.ticks ?? 0);
-    ticks[group] = (ticks[group] ?? 0) + Math.max(0, used);
+    const used = Math.max(0, p.ticks - (a.procs.get(pid)?.ticks ?? 0));
+    ticks[group] = (ticks[group] ?? 0) + used;
+    if (group === "other" && used > 0) otherByCommand.set(p.comm, (otherByCommand.get(p.comm) ?? 0) + used);
   }
   const pctOfCore: Record<string, number> = {};
-  for (const [k, t] of Object.entries(ticks)) pctOfCore[k] = Math.round(100 * t / hz / wallS);
+  let seen = 0;
+  for (const [k, t] of Object.entries(ticks)) {
+    pctOfCore[k] = Math.round(100 * t / hz / wallS);
+    seen += t;
+  }
   const total = b.totalTicks - a.totalTicks;
   return {
     wallS,
     machineBusyPct: total > 0 ? Math.round(100 * (b.busyTicks - a.busyTicks) / total) : NaN,
+    stealPct: total > 0 ? Math.round(100 * (b.stealTicks - a.stealTicks) / total) : NaN,
+    unaccountedPctOfCore: Math.max(0, Math.round(100 * ((b.processTicks - a.processTicks) - seen) / hz / wallS)),
     pctOfCore,
+    otherCommands: Object.fromEntries(
+      [...otherByCommand].sort((x, y) => y[1] - x[1]).slice(0, 6).map((
+        [c, t],
+      ) => [c, Math.round(100 * t / hz / wallS)]),
+    ),
   };
+}
+
+/**
+ * Follows CPU use over an interval with a snapshot every `everyMs`, so that processes which start
+ * and end within the interval (other users' short test processes, our own closed connections) are
+ * counted too when they live longer than a sampling period.
+ */
+export class CpuTracker {
+  readonly #everyMs: number;
+  #first: CpuSnapshot | null = null;
+  #prev: CpuSnapshot | null = null;
+  #used = new Map<number, { comm: string; ticks: number }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #busy: Promise<void> = Promise.resolve();
+
+  /** @param everyMs sampling period */
+  constructor(everyMs = 2000) {
+    this.#everyMs = everyMs;
+  }
+
+  /** Takes the first snapshot and starts sampling. */
+  async start(): Promise<this> {
+    this.#first = this.#prev = await cpuSnapshot();
+    this.#timer = setInterval(() => this.#busy = this.#busy.then(() => this.#sample()), this.#everyMs);
+    return this;
+  }
+
+  async #sample(): Promise<void> {
+    const cur = await cpuSnapshot();
+    if (cur === null || this.#prev === null) return;
+    for (const [pid, p] of cur.procs) {
+      const before = this.#prev.procs.get(pid);
+      const delta = before === undefined ? p.ticks : Math.max(0, p.ticks - before.ticks);
+      const u = this.#used.get(pid);
+      this.#used.set(pid, { comm: p.comm, ticks: (u?.ticks ?? 0) + delta });
+    }
+    this.#prev = cur;
+  }
+
+  /** Takes a last snapshot, stops, and returns where the CPU went (see {@link cpuUsage}). */
+  async stop(groups: Record<string, number[]>): Promise<CpuUsage | undefined> {
+    if (this.#timer === undefined) return undefined;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#busy;
+    await this.#sample();
+    if (this.#first === null || this.#prev === null) return undefined;
+    return cpuUsage({ ...this.#first, procs: new Map() }, { ...this.#prev, procs: this.#used }, groups);
+  }
 }
 
 /** Formats a {@link CpuUsage} on one line, e.g. `CPU (% of a core) consumer 95%, postgres 60%; machine 98% busy`. */
 export function formatCpu(u: CpuUsage | undefined): string {
   if (u === undefined) return "CPU n/a";
   const parts = Object.entries(u.pctOfCore).map(([k, v]) => `${k} ${v}%`);
-  return `CPU (% of a core) ${parts.join(", ")}; machine ${u.machineBusyPct}% busy`;
+  return `CPU (% of a core) ${
+    parts.join(", ")
+  }, unaccounted ${u.unaccountedPctOfCore}%; machine ${u.machineBusyPct}% busy, ${u.stealPct}% stolen`;
 }

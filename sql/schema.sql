@@ -63,13 +63,13 @@ CREATE INDEX IF NOT EXISTS alerts_open_idx ON alerts (customer_id) WHERE closed_
 CREATE INDEX IF NOT EXISTS alerts_started_at_idx ON alerts (started_at);
 
 -- ---------------------------------------------------------------------------------------------
--- For the Grafana dashboard (docs/dashboard.md, grafana/dashboards/heartbeat-monitor.json).
--- Every figure below was measured with bench/dashboard.ts on 10 million readings; the ingest cost
--- of each addition with `deno task bench:dashboard --ingest-cost`.
+-- For the Grafana dashboard (docs/dashboard.md, grafana/dashboards/heartbeat-monitor.json). The
+-- figures are from `deno task bench:dashboard` on 10 million readings, the ingest costs from its
+-- `--ingest-cost` (the consumer's writeBatch, batches of 5,000).
 
--- "Recent anomalous readings" wants the newest anomalous readings of a time range. Without an index
--- that is a scan of every reading in the range; this one holds only the anomalous readings (a few
--- percent of the rows), so it costs little on ingest.
+-- "Recent anomalous readings" wants the newest anomalous readings of a time range: without an index
+-- a scan of every reading in the range (80 ms for 15 minutes, 750 ms for 24 hours), with it 2 ms.
+-- It holds only the anomalous readings (a few percent), so its ingest cost is within the noise.
 CREATE INDEX IF NOT EXISTS readings_anomalous_idx ON readings (recorded_at) WHERE is_anomaly;
 
 -- The episodes table and annotations select alerts by their latest abnormal reading.
@@ -82,6 +82,9 @@ CREATE INDEX IF NOT EXISTS alerts_last_at_idx ON alerts (last_at);
 -- are not in the transition table and are not counted twice. 5 seconds, because every interval
 -- Grafana picks from 5 s up (5s, 10s, 15s, 20s, 30s, 1m, 2m, 5m, ...) is a whole number of them.
 -- Deleting readings does not touch it: a retention job must delete the same buckets.
+-- Cost: about a quarter of the database write path (13-25 % over three runs; 62,600 -> 47,200
+-- readings/s in the last), 8 % of the consumer end to end; gain: every time-range panel within
+-- 100 ms for 15 minutes (2-10x faster) and 4-22x faster for 24 hours.
 
 -- Upper bounds (seconds) of the ingest-delay histogram: the delay_lt_* columns of readings_5s count
 -- the readings whose ingested_at - recorded_at is below their bound and not below the previous one;
