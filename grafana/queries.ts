@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { Transformation } from "./frames.ts";
 import { expandMacros, panelInterval, type TemplateVariable } from "./macros.ts";
 
 /** The dashboard file. */
@@ -23,7 +24,15 @@ export interface Target {
   format?: string;
 }
 
-/** A panel of the dashboard JSON, as far as queries go. */
+/** A field-config override: properties for the fields a matcher selects. */
+export interface Override {
+  /** `byName` (its options: a field's display name), `byRegexp`, ... */
+  matcher: { id: string; options?: unknown };
+  /** The properties it sets: `displayName`, `custom.cellOptions`, `unit`, ... */
+  properties: { id: string; value?: unknown }[];
+}
+
+/** A panel of the dashboard JSON, as far as queries and their frames go. */
 export interface Panel {
   /** Unique id. */
   id: number;
@@ -39,6 +48,12 @@ export interface Panel {
   maxDataPoints?: number;
   /** Queries. */
   targets?: Target[];
+  /** What Grafana does to the query results before drawing them, in order (grafana/frames.ts). */
+  transformations?: Transformation[];
+  /** Field defaults and overrides. */
+  fieldConfig?: { overrides?: Override[] };
+  /** Visualization options (tables: `sortBy` by display name). */
+  options?: { sortBy?: { displayName: string; desc?: boolean }[] };
 }
 
 /** An annotation query of the dashboard JSON. */
@@ -91,6 +106,10 @@ export interface DashboardQuery {
   maxDataPoints: number;
   /** The lower limit of `$__interval`: the panel's `interval`, else the SQL datasource's `1m`. */
   minInterval: string;
+  /** The panel's id (panel targets only). */
+  panelId?: number;
+  /** The target's refId (panel targets only). */
+  refId?: string;
 }
 
 /** A SQL datasource's default minimum interval (`timeInterval` is not set in the provisioning). */
@@ -132,6 +151,8 @@ export function dashboardQueries(dashboard: Dashboard, screenWidthPx = 1920): Da
         rawSql: target.rawSql ?? "",
         maxDataPoints: panel.maxDataPoints ?? Math.round(panel.gridPos.w / 24 * screenWidthPx),
         minInterval: panel.interval ?? DATASOURCE_MIN_INTERVAL,
+        panelId: panel.id,
+        refId: target.refId ?? "A",
       });
     }
   }

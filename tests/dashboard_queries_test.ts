@@ -7,7 +7,9 @@
  *   grafana/dashboards/heartbeat-monitor.json (panel targets, the `$customer` variable, the
  *   annotation), expanded as Grafana expands it and run as `grafana_reader`, returns the columns
  *   and types its panel type needs, and rows; the readings_5s rollup agrees with the readings,
- *   also after every record was delivered again;
+ *   also after every record was delivered again; each table panel's frames, transformed as
+ *   Grafana transforms them (grafana/frames.ts), hold every field its overrides and sorting name,
+ *   and the Customers roster's sparkline series agree with the readings;
  * - `grafana_reader` can SELECT and nothing else.
  *
  * Requires `--allow-read`, `--allow-net=127.0.0.1:9092,127.0.0.1:5432`, `--allow-run` (the
@@ -27,6 +29,7 @@ import {
   rfc3339Nano,
   roundInterval,
 } from "../grafana/macros.ts";
+import { type Column, queryFrame, transformFrames } from "../grafana/frames.ts";
 import { dashboardQueries, type DashboardQuery, expandQuery, loadDashboard } from "../grafana/queries.ts";
 import {
   groupCaughtUp,
@@ -240,10 +243,66 @@ function timeOf(value: unknown): number {
   return n < 1e11 ? n * 1000 : n; // Grafana's epochPrecisionToMS: seconds are scaled to ms
 }
 
+/** The field type Grafana's PostgreSQL datasource gives a column of this PostgreSQL type. */
+function columnType(dataTypeID: number): Column["type"] {
+  if (TEXT_TYPES.has(dataTypeID)) return "string";
+  if (NUMBER_TYPES.has(dataTypeID)) return "number";
+  if (TIME_TYPES.has(dataTypeID)) return "time";
+  return dataTypeID === OID.bool ? "boolean" : "other";
+}
+
+/**
+ * Asserts that a `time_series` result is one Grafana's SQL datasource turns into series: a first
+ * column `time` (a timestamp or epoch seconds, sorted, in the range), numeric values, and text
+ * columns as it reads them. `metric`: at most one, named `metric`, which names each series (time
+ * series and state timelines); `labels`: at least one, none named `metric`, each becoming a label
+ * of the series (which "Time series to table" turns into a column to join on).
+ */
+function assertSeriesShape(
+  where: string,
+  result: pg.QueryResult<Record<string, unknown>>,
+  range: { from: number; to: number },
+  intervalMs: number,
+  text: "metric" | "labels",
+): void {
+  const [time, ...rest] = result.fields;
+  assert.equal(time?.name, "time", `${where}: the first column must be "time"`);
+  assert.ok(
+    TIME_TYPES.has(time.dataTypeID) || NUMBER_TYPES.has(time.dataTypeID),
+    `${where}: "time" must be a timestamp or epoch seconds`,
+  );
+  const labels = rest.filter((f) => TEXT_TYPES.has(f.dataTypeID));
+  if (text === "metric") {
+    assert.ok(
+      labels.length <= 1 && labels.every((f) => f.name === "metric"),
+      `${where}: only a "metric" column may be text`,
+    );
+  } else {
+    assert.ok(labels.length >= 1, `${where}: no text column to label the series with`);
+    assert.ok(labels.every((f) => f.name !== "metric"), `${where}: a "metric" column names series, labels none`);
+  }
+  const values = rest.filter((f) => !TEXT_TYPES.has(f.dataTypeID));
+  assert.ok(values.length >= 1, `${where}: no value column`);
+  for (const f of values) assert.ok(NUMBER_TYPES.has(f.dataTypeID), `${where}: ${f.name} is not numeric`);
+  // long-format frames are converted to wide ones only when sorted by time
+  const times = result.rows.map((r) => timeOf(r.time));
+  for (let i = 1; i < times.length; i++) assert.ok(times[i - 1]! <= times[i]!, `${where}: not sorted by time`);
+  for (const ms of times) {
+    assert.ok(
+      ms >= range.from - intervalMs && ms <= range.to,
+      `${where}: time ${new Date(ms).toISOString()} out of range`,
+    );
+  }
+  assert.ok(result.rows.some((r) => values.some((f) => r[f.name] !== null)), `${where}: every value is null`);
+  for (const f of labels) {
+    assert.ok(result.rows.every((r) => typeof r[f.name] === "string"), `${where}: null ${f.name}`);
+  }
+}
+
 /**
  * Asserts that a result has what its panel type needs, as Grafana's SQL datasource and the panel
- * read it (sqleng: a `time` column, numeric values, a `metric` text column; annotations: `time`,
- * `timeend`, `text`, `tags`).
+ * read it (sqleng: a `time` column, numeric values, a `metric` text column or label columns;
+ * annotations: `time`, `timeend`, `text`, `tags`).
  */
 function assertShape(
   q: DashboardQuery,
@@ -260,37 +319,10 @@ function assertShape(
       assert.ok(TEXT_TYPES.has(fields[0]!.dataTypeID), `${where}: the variable's values must be text`);
       break;
     case "timeseries":
-    case "state-timeline": {
+    case "state-timeline":
       assert.equal(q.format, "time_series", where);
-      const [time, ...rest] = fields;
-      assert.equal(time?.name, "time", `${where}: the first column must be "time"`);
-      assert.ok(
-        TIME_TYPES.has(time.dataTypeID) || NUMBER_TYPES.has(time.dataTypeID),
-        `${where}: "time" must be a timestamp or epoch seconds`,
-      );
-      const text = rest.filter((f) => TEXT_TYPES.has(f.dataTypeID));
-      assert.ok(
-        text.length <= 1 && text.every((f) => f.name === "metric"),
-        `${where}: only a "metric" column may be text`,
-      );
-      const values = rest.filter((f) => f.name !== "metric");
-      assert.ok(values.length >= 1, `${where}: no value column`);
-      for (const f of values) assert.ok(NUMBER_TYPES.has(f.dataTypeID), `${where}: ${f.name} is not numeric`);
-      // long-format frames are converted to wide ones only when sorted by time
-      const times = result.rows.map((r) => timeOf(r.time));
-      for (let i = 1; i < times.length; i++) assert.ok(times[i - 1]! <= times[i]!, `${where}: not sorted by time`);
-      for (const ms of times) {
-        assert.ok(
-          ms >= range.from - intervalMs && ms <= range.to,
-          `${where}: time ${new Date(ms).toISOString()} out of range`,
-        );
-      }
-      assert.ok(
-        result.rows.some((r) => values.some((f) => r[f.name] !== null)),
-        `${where}: every value is null`,
-      );
+      assertSeriesShape(where, result, range, intervalMs, "metric");
       break;
-    }
     case "stat":
       assert.equal(result.rows.length, 1, `${where}: a stat wants one row`);
       for (const f of fields) {
@@ -299,8 +331,9 @@ function assertShape(
       }
       break;
     case "table":
-      assert.equal(q.format, "table", where);
-      assert.ok(fields.length >= 1, `${where}: no columns`);
+      // a table panel's time-series query feeds a sparkline column ("Time series to table")
+      if (q.format === "time_series") assertSeriesShape(where, result, range, intervalMs, "labels");
+      else assert.ok(fields.length >= 1, `${where}: no columns`);
       break;
     case "annotation": {
       const type = (name: string) => fields.find((f) => f.name === name)?.dataTypeID;
@@ -404,6 +437,8 @@ integrationTest(
         .map((r) => Object.values(r)[0] as string);
       assert.equal(ids.length, Number(stored?.customers), "the $customer variable lists every customer");
 
+      /** Each query's result with one customer selected and with All, for the steps after the loop. */
+      const results = new Map<string, { intervalMs: number; result: pg.QueryResult<Record<string, unknown>> }>();
       for (
         const [selection, customer] of [
           ["All", { value: ids, multi: true, includeAll: true }],
@@ -417,10 +452,88 @@ integrationTest(
               const result = await reader.query<Record<string, unknown>>(sql);
               if (selection === "All") assert.ok(result.rows.length > 0, `${q.name}: no rows although data exists`);
               if (result.rows.length > 0) assertShape(q, result, range, intervalMs);
+              results.set(`${selection}: ${q.name}`, { intervalMs, result });
             });
           }
         });
       }
+
+      await t.step(
+        "each table panel's fields, transformed as Grafana does, hold what its overrides name",
+        async (t) => {
+          for (const panel of dashboard.panels.filter((p) => p.type === "table")) {
+            await t.step(`panel ${panel.id} "${panel.title}"`, async (t) => {
+              for (const selection of ["All", "one customer"]) {
+                await t.step(selection, () => {
+                  const frames = queries.filter((q) => q.panelId === panel.id).map((q) => {
+                    const { result } = results.get(`${selection}: ${q.name}`)!;
+                    const columns = result.fields.map((f) => ({ name: f.name, type: columnType(f.dataTypeID) }));
+                    return queryFrame(q.refId!, q.format, columns, result.rows.length);
+                  });
+                  const drawn = transformFrames(panel.transformations ?? [], frames);
+                  assert.equal(drawn.length, 1, `one table, not ${drawn.map((f) => f.refId).join(", ")}`);
+                  const fields = drawn[0]!.fields;
+                  if (fields.length === 0) {
+                    assert.equal(selection, "one customer", "every query has rows with All");
+                    return; // no rows: Grafana shows "No data"
+                  }
+                  const names = fields.map((f) => f.name);
+                  const overrides = panel.fieldConfig?.overrides ?? [];
+                  const displayName = (name: string) =>
+                    overrides.find((o) => o.matcher.id === "byName" && o.matcher.options === name)?.properties
+                      .find((p) => p.id === "displayName")?.value ?? name;
+                  for (const o of overrides) {
+                    assert.equal(o.matcher.id, "byName", "overrides match fields by name");
+                    const field = fields.find((f) => f.name === o.matcher.options);
+                    assert.ok(field !== undefined, `no field "${o.matcher.options}" among ${names.join(", ")}`);
+                    const cell = o.properties.find((p) => p.id === "custom.cellOptions")?.value as { type?: string };
+                    if (cell?.type === "sparkline") {
+                      assert.equal(field.type, "frame", `"${field.name}" holds no series`);
+                    }
+                  }
+                  for (const { displayName: name } of panel.options?.sortBy ?? []) {
+                    assert.ok(
+                      names.some((n) => displayName(n) === name),
+                      `sorted by "${name}", which is no field`,
+                    );
+                  }
+                });
+              }
+            });
+          }
+        },
+      );
+
+      await t.step("the Customers roster's sparkline series are the readings' averages per interval", async () => {
+        const roster = queries.filter((q) => q.panelId === 7);
+        const table = roster.find((q) => q.format === "table")!,
+          series = roster.find((q) => q.format === "time_series")!;
+        const rows = results.get(`All: ${table.name}`)!.result.rows;
+        const { intervalMs, result } = results.get(`All: ${series.name}`)!;
+        const [, label, value] = result.fields.map((f) => f.name);
+        const got = new Map(result.rows.map((r) => [`${r[label!]} ${timeOf(r.time)}`, Number(r[value!])]));
+        assert.deepEqual(
+          [...new Set(result.rows.map((r) => r[label!]))].sort(),
+          rows.map((r) => r.Customer).sort(),
+          "every roster row has a series, and every series a row",
+        );
+        const expected = await db.repository.query<{ customer_id: string; ms: string; bpm: number }>(
+          `SELECT customer_id, (extract(epoch FROM b) * 1000)::bigint AS ms, avg(heart_rate)::float8 AS bpm
+           FROM (SELECT customer_id, heart_rate,
+                        date_bin($1 * interval '1 ms', recorded_at, timestamptz '1970-01-01 00:00:00+00') AS b
+                 FROM readings WHERE recorded_at >= $2 AND recorded_at < $3) r
+           GROUP BY 1, 2`,
+          [intervalMs, new Date(range.from), new Date(range.to)],
+        );
+        assert.equal(got.size, expected.length, "one point per customer and interval with readings");
+        for (const e of expected) {
+          const bpm = got.get(`${e.customer_id} ${Number(e.ms)}`);
+          assert.ok(
+            bpm !== undefined && Math.abs(bpm - e.bpm) <= 1e-9 * e.bpm,
+            `${e.customer_id} at ${e.ms}: ${bpm} ≠ ${e.bpm}`,
+          );
+        }
+      });
 
       await t.step("the stats agree with the readings", async () => {
         const run = async (title: string) => {

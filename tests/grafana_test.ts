@@ -2,7 +2,9 @@
  * Static checks of the monitoring stack: the Grafana provisioning, the Heartbeat Monitor dashboard
  * and docker-compose.yml must agree with each other and with scripts/kafka.sh. Nothing here needs
  * Grafana, Docker or the network, so the panel SQL is checked for shape only: tests/
- * dashboard_queries_test.ts expands Grafana's macros and runs every query on real data.
+ * dashboard_queries_test.ts expands Grafana's macros and runs every query on real data. The
+ * model of Grafana's frames and transformations (grafana/frames.ts) is tested here on made-up
+ * columns, and the Customers roster's sparkline wiring on the dashboard's JSON.
  *
  * Requires `--allow-read` (the repository's files).
  *
@@ -11,6 +13,7 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { parse } from "yaml";
+import { type Column, type FrameShape, queryFrame, type Transformation, transformFrames } from "../grafana/frames.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
 
@@ -52,6 +55,11 @@ interface GridPos {
   h: number;
 }
 
+interface Override {
+  matcher: { id: string; options?: unknown };
+  properties: { id: string; value?: unknown }[];
+}
+
 interface Panel {
   id: number;
   type: string;
@@ -59,6 +67,10 @@ interface Panel {
   gridPos: GridPos;
   datasource?: DatasourceRef;
   targets?: Target[];
+  interval?: string;
+  maxDataPoints?: number;
+  transformations?: Transformation[];
+  fieldConfig?: { overrides?: Override[] };
 }
 
 interface Variable {
@@ -285,4 +297,162 @@ Deno.test("compose PostgreSQL initialises the database with sql/schema.sql, then
   }
   assert.ok(schema < roles, `initdb runs files in name order: ${schema} must sort before ${roles}`);
   assert.equal(service("grafana").depends_on?.postgres?.condition, "service_healthy");
+});
+
+// ---------------------------------------------------------------------------------------------
+// the frame model (grafana/frames.ts) and the Customers roster's sparkline
+
+const col = (name: string, type: Column["type"]): Column => ({ name, type });
+/** The Customers panel's result columns, as PostgreSQL types them (tests/dashboard_queries_test.ts checks the real ones). */
+const ROSTER_COLUMNS: Column[] = [
+  col("Customer", "string"),
+  col("Latest", "number"),
+  col("State", "string"),
+  col("Min", "number"),
+  col("Avg", "number"),
+  col("Max", "number"),
+  col("Anomalies", "number"),
+  col("Last reading", "time"),
+];
+const SPARKLINE_COLUMNS: Column[] = [col("time", "number"), col("Customer", "string"), col("bpm", "number")];
+const names = (frames: FrameShape[]) => frames.map((f) => `${f.refId}: ${f.fields.map((x) => x.name).join(", ")}`);
+
+Deno.test("`queryFrame()` keeps a time series' text columns as labels, except a lone `metric` column", async (t) => {
+  await t.step("a label column other than metric labels each series", () => {
+    const frame = queryFrame("B", "time_series", SPARKLINE_COLUMNS);
+    assert.deepEqual(frame.fields, [
+      { name: "Time", type: "time" },
+      { name: "bpm", type: "number", labels: ["Customer"] },
+    ]);
+    assert.equal(frame.timeSeries, "yes");
+  });
+  await t.step("time, metric, value: the metric names the series and no label is left", () => {
+    const frame = queryFrame("A", "time_series", [
+      col("time", "number"),
+      col("metric", "string"),
+      col("value", "number"),
+    ]);
+    assert.deepEqual(frame.fields.map((f) => f.labels), [undefined, undefined]);
+  });
+  await t.step("a table with a time and a number column might be taken for a time series", () => {
+    assert.equal(queryFrame("A", "table", ROSTER_COLUMNS).timeSeries, "maybe");
+    assert.equal(queryFrame("A", "table", [col("Customer", "string"), col("Latest", "number")]).timeSeries, "no");
+  });
+  await t.step("a time series needs a time column", () => {
+    assert.throws(() => queryFrame("B", "time_series", [col("bpm", "number")]), /no "time" column/);
+  });
+});
+
+Deno.test("`transformFrames()` turns series into a Trend column and joins it to the table by the label", async (t) => {
+  const roster = queryFrame("A", "table", ROSTER_COLUMNS),
+    sparkline = queryFrame("B", "time_series", SPARKLINE_COLUMNS);
+  const toTable: Transformation = {
+    id: "timeSeriesTable",
+    filter: { id: "byRefId", options: "B" },
+    options: { B: {} },
+  };
+  const join: Transformation = { id: "joinByField", options: { byField: "Customer", mode: "outer" } };
+  await t.step("time series to table, only on B: A passes through in its place", () => {
+    assert.deepEqual(names(transformFrames([toTable], [roster, sparkline])), [
+      `A: ${ROSTER_COLUMNS.map((c) => c.name).join(", ")}`,
+      "B: Customer, Trend #B",
+    ]);
+  });
+  await t.step("then a join by Customer: one frame, the Trend last", () => {
+    const [frame, ...rest] = transformFrames([toTable, join], [roster, sparkline]);
+    assert.deepEqual(rest, []);
+    assert.deepEqual(frame?.fields.at(-1), { name: "Trend #B", type: "frame" });
+    assert.equal(frame?.fields[0]?.name, "Customer");
+  });
+  await t.step("organize excludes, orders (listed fields first) and renames", () => {
+    const organize: Transformation = {
+      id: "organize",
+      options: {
+        indexByName: { Customer: 0, "Trend #B": 1 },
+        renameByName: { "Trend #B": "Trend" },
+        excludeByName: { Min: true },
+      },
+    };
+    const [frame] = transformFrames([toTable, join, organize], [roster, sparkline]);
+    assert.deepEqual(
+      frame?.fields.map((f) => f.name),
+      ["Customer", "Trend", "Latest", "State", "Avg", "Max", "Anomalies", "Last reading"],
+    );
+  });
+  await t.step("without the filter, the table could be taken for a time series: refused", () => {
+    assert.throws(
+      () => transformFrames([{ id: "timeSeriesTable", options: { B: {} } }], [roster, sparkline]),
+      /filter the/,
+    );
+    const noTime = queryFrame("A", "table", ROSTER_COLUMNS.filter((c) => c.type !== "time"));
+    assert.deepEqual(
+      names(transformFrames([{ id: "timeSeriesTable" }], [noTime, sparkline])).at(-1),
+      "B: Customer, Trend #B",
+    );
+  });
+  await t.step("a frame without the join field would be dropped: refused", () => {
+    const metric = queryFrame("B", "time_series", [
+      col("time", "number"),
+      col("metric", "string"),
+      col("bpm", "number"),
+    ]);
+    assert.throws(() => transformFrames([toTable, join], [roster, metric]), /drops frame B: it has no field Customer/);
+  });
+  await t.step("an unknown transformation is refused", () => {
+    assert.throws(() => transformFrames([{ id: "merge" }], [roster]), /Cannot model transformation merge/);
+  });
+});
+
+Deno.test("the Customers roster draws its series query as a sparkline column, joined on the customer", () => {
+  const roster = dashboard.panels.find((p) => p.id === 7);
+  assert.ok(roster !== undefined && roster.title === "Customers", "panel 7 is the Customers roster");
+  const panels = dashboard.panels.filter((p) => p.transformations?.some((t) => t.id === "timeSeriesTable"));
+  assert.deepEqual(panels.map((p) => p.id), [7], "the panels with a sparkline");
+  for (const panel of panels) {
+    const where = `panel ${panel.id} '${panel.title}'`;
+    const transformations = panel.transformations ?? [];
+    const series = (panel.targets ?? []).filter((t) => t.format === "time_series");
+    const tables = (panel.targets ?? []).filter((t) => t.format === "table");
+    assert.ok(series.length >= 1 && tables.length >= 1, `${where}: a table query and a time-series query`);
+
+    // "Time series to table" only on the time-series queries: a table frame with a time column that
+    // happens to ascend (one customer selected: one row) would become a sparkline table itself
+    const toTable = transformations.find((t) => t.id === "timeSeriesTable")!;
+    assert.equal(toTable.filter?.id, "byRefId", `${where}: timeSeriesTable must be filtered by query`);
+    const filter = new RegExp(`^${toTable.filter?.options}$`);
+    for (const t of series) assert.match(t.refId ?? "", filter, `${where}: the filter leaves out ${t.refId}`);
+    for (const t of tables) assert.doesNotMatch(t.refId ?? "", filter, `${where}: the filter takes table ${t.refId}`);
+    for (const refId of Object.keys(toTable.options ?? {})) {
+      assert.ok(series.some((t) => t.refId === refId), `${where}: options for ${refId}, which is no time-series query`);
+    }
+
+    // each series query's Trend field is drawn as a sparkline
+    const overrides = panel.fieldConfig?.overrides ?? [];
+    for (const t of series) {
+      const override = overrides.find((o) => o.matcher.id === "byName" && o.matcher.options === `Trend #${t.refId}`);
+      assert.ok(override !== undefined, `${where}: no override for "Trend #${t.refId}"`);
+      const cell = override.properties.find((p) => p.id === "custom.cellOptions")?.value as { type?: string };
+      assert.equal(cell?.type, "sparkline", `${where}: "Trend #${t.refId}" is not drawn as a sparkline`);
+    }
+
+    // the join field is a column of every table query and the label column of every series query
+    const join = transformations.find((t) => t.id === "joinByField");
+    const byField = join?.options?.byField;
+    assert.ok(typeof byField === "string" && byField !== "", `${where}: no joinByField with a byField`);
+    assert.ok(
+      transformations.indexOf(join!) > transformations.indexOf(toTable),
+      `${where}: the join must follow timeSeriesTable`,
+    );
+    for (const t of tables) assert.match(t.rawSql ?? "", new RegExp(`AS "${byField}"`), `${where} ${t.refId}`);
+    for (const t of series) {
+      const select = /^SELECT (.*)$/m.exec(t.rawSql ?? "")?.[1]?.split(/,\s*(?![^(]*\))/) ?? [];
+      assert.equal(select.length, 3, `${where} ${t.refId}: time, the label, the value: ${select.join(" | ")}`);
+      assert.equal(select[1], `"${byField}"`, `${where} ${t.refId}: the label column must be the join field`);
+      assert.doesNotMatch(t.rawSql ?? "", /\bAS metric\b/i, `${where} ${t.refId}: a metric column leaves no label`);
+    }
+
+    // few points per row, on whole rollup buckets
+    assert.equal(panel.interval, "5s", `${where}: the series read readings_5s`);
+    assert.ok((panel.maxDataPoints ?? Infinity) <= 100, `${where}: a sparkline needs no more than 100 points`);
+  }
 });
