@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:9464 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,KAFKA_GROUP_ID,LOG_LEVEL,DATABASE_URL,HEARTBEAT_PARTITIONS,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_FROM_BEGINNING,HEARTBEAT_EPISODE_MIN_READINGS,HEARTBEAT_EPISODE_MIN_DURATION,HEARTBEAT_EPISODE_END_AFTER,KAFKA_ALERTS_TOPIC,KAFKA_SESSION_TIMEOUT,HEARTBEAT_FAILPOINT,HEARTBEAT_METRICS_HOST,HEARTBEAT_CONSUMER_METRICS_PORT --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:9464 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,KAFKA_GROUP_ID,LOG_LEVEL,DATABASE_URL,HEARTBEAT_PARTITIONS,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_CONSUMER_WRITERS,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_FROM_BEGINNING,HEARTBEAT_EPISODE_MIN_READINGS,HEARTBEAT_EPISODE_MIN_DURATION,HEARTBEAT_EPISODE_END_AFTER,KAFKA_ALERTS_TOPIC,KAFKA_SESSION_TIMEOUT,HEARTBEAT_FAILPOINT,HEARTBEAT_METRICS_HOST,HEARTBEAT_CONSUMER_METRICS_PORT --ignore-env
 /**
  * The consumer: a Kafka consumer-group member that validates every reading, stores valid ones in
  * PostgreSQL and rejected ones in the dead-letter table, in batches, and commits Kafka offsets
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
 
   const repository = Repository.connect(config.databaseUrl, {
     applicationName: "heartbeat-consumer",
+    poolSize: config.writers + 1, // one per writer, one for the episode history
     onIdleError: (error) => {
       metrics.databaseConnectionError();
       log.warn("idle database connection failed", { error });
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
     validate: createValidator({ maxMessageBytes: config.maxMessageBytes, futureSkewMs: config.futureSkew }),
     batchSize: config.batchSize,
     batchWaitMs: config.batchWaitMs,
+    writers: config.writers,
     log,
     signal: shutdown.signal,
     onReadyChange: (ready) => metrics.setDatabaseReady(ready),
@@ -141,5 +143,11 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) {
-  main().catch((error) => fatal(error instanceof Error ? error.message : String(error)));
+  // Everything is committed, the group left and the pools closed once main() returns. After a
+  // broker restart kafkajs can keep a reconnect timer or socket alive (seen in the fault suite:
+  // "stopped" logged, process still running 30 s later), so exit rather than wait for it.
+  main().then(
+    () => Deno.exit(0),
+    (error) => fatal(error instanceof Error ? error.message : String(error)),
+  );
 }

@@ -364,8 +364,15 @@ export const consumerOptions = {
     flag: "batch-wait-ms",
     env: "HEARTBEAT_CONSUMER_BATCH_WAIT_MS",
     help: "Longest a message waits for its batch to fill before the batch is written",
-    default: "100",
+    default: "5",
     schema: parse.nonNegativeInt,
+  },
+  writers: {
+    flag: "writers",
+    env: "HEARTBEAT_CONSUMER_WRITERS",
+    help: "Batches written at once, each in its own transaction and database connection",
+    default: "2",
+    schema: parse.positiveInt,
   },
   maxMessageBytes: {
     flag: "max-message-bytes",

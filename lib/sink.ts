@@ -4,8 +4,11 @@
  * caller commits Kafka offsets after the database committed.
  *
  * Batches from several partitions are grouped ("group commit"): a batch is written when it holds
- * `batchSize` records or its oldest record has waited `batchWaitMs`. One batch is written at a
- * time; records keep being validated meanwhile.
+ * `batchSize` records or its oldest record has waited `batchWaitMs`. Up to `writers` batches are
+ * written at once, each in its own transaction on its own connection, so the database works on one
+ * while the other commits; records keep being validated meanwhile. Two batches in flight never
+ * hold the same partition: the consumer submits a partition's next records only after its previous
+ * ones were committed, so each partition's offsets are still committed in order, after its COMMIT.
  *
  * Database failures never lose or skip a record: connection-level errors are retried with
  * exponential backoff until they succeed (the sink reports itself not ready meanwhile); a batch
@@ -68,6 +71,8 @@ export interface SinkOptions {
   batchSize: number;
   /** Longest a record waits for its batch to fill, ms. */
   batchWaitMs: number;
+  /** Batches written at once, each in its own transaction (default 1). */
+  writers?: number;
   /** Logs retries and refusals. */
   log: Logger;
   /** Aborting it makes waiting submissions reject (used at shutdown while the database is down). */
@@ -130,13 +135,14 @@ export function isDataError(error: unknown): boolean {
  * ```
  */
 export class Sink {
-  readonly #o: Required<Pick<SinkOptions, "initialRetryMs" | "maxRetryMs">> & SinkOptions;
+  readonly #o: Required<Pick<SinkOptions, "initialRetryMs" | "maxRetryMs" | "writers">> & SinkOptions;
   /** Submissions waiting to be written, oldest first; a batch takes whole submissions. */
   #queue: Pending[] = [];
   #queued = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #writing = false;
+  #writing = 0;
   #writingRecords = 0;
+  #failingWriters = 0;
   #writtenListeners: (() => void)[] = [];
   #ready = true;
   #closed = false;
@@ -146,7 +152,12 @@ export class Sink {
     if (!(options.batchSize >= 1)) {
       throw new RangeError(`Cannot create sink: batchSize must be at least 1: current value is ${options.batchSize}`);
     }
-    this.#o = { initialRetryMs: 200, maxRetryMs: 5_000, ...options };
+    if (options.writers !== undefined && !(Number.isInteger(options.writers) && options.writers >= 1)) {
+      throw new RangeError(
+        `Cannot create sink: writers must be a whole number of at least 1: current value is ${options.writers}`,
+      );
+    }
+    this.#o = { initialRetryMs: 200, maxRetryMs: 5_000, writers: 1, ...options };
   }
 
   /** False while the database is failing; true otherwise. */
@@ -154,17 +165,17 @@ export class Sink {
     return this.#ready;
   }
 
-  /** Records accepted but not yet committed (queued, and in the batch being written). */
+  /** Records accepted but not yet committed (queued, and in the batches being written). */
   get pending(): number {
     return this.#queued + this.#writingRecords;
   }
 
   /**
-   * Resolves after the batch being written (or the next one) has been committed or has failed;
+   * Resolves after a batch being written (or the next one) has been committed or has failed;
    * at once when nothing is queued. Callers use it for back-pressure.
    */
   written(): Promise<void> {
-    if (!this.#writing && this.#queued === 0) return Promise.resolve();
+    if (this.#writing === 0 && this.#queued === 0) return Promise.resolve();
     return new Promise((resolve) => this.#writtenListeners.push(resolve));
   }
 
@@ -213,19 +224,15 @@ export class Sink {
   /** Writes what is pending and stops accepting records. */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#queued > 0 || this.#writing) {
-      await new Promise<void>((resolve, reject) => {
-        const last = emptyPending();
-        last.waiters.push({ resolve, reject, keepAlive: undefined });
-        this.#queue.push(last);
-        this.#kick(true);
-      });
+    while (this.#queued > 0 || this.#writing > 0) {
+      this.#kick(true);
+      await this.written();
     }
     if (this.#timer !== undefined) clearTimeout(this.#timer);
   }
 
   #kick(due = false): void {
-    if (this.#writing || this.#queue.length === 0) return;
+    if (this.#writing >= this.#o.writers || this.#queue.length === 0) return;
     if (!due && this.#queued < this.#o.batchSize) return;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
@@ -242,39 +249,53 @@ export class Sink {
       p.records += next.records;
     }
     this.#queued -= p.records;
-    this.#writing = true;
-    this.#writingRecords = p.records;
+    this.#writing++;
+    this.#writingRecords += p.records;
     this.#write(p).then(
       () => p.waiters.forEach((w) => w.resolve()),
       (error) => p.waiters.forEach((w) => w.reject(error)),
     ).finally(() => {
-      this.#writing = false;
-      this.#writingRecords = 0;
+      this.#writing--;
+      this.#writingRecords -= p.records;
       for (const listener of this.#writtenListeners.splice(0)) listener();
       // what is left: write now if a batch is full, or if its wait ran out meanwhile
       if (this.#queue.length === 0) return;
       if (this.#queued >= this.#o.batchSize || this.#timer === undefined) this.#kick(true);
     });
+    // a free writer takes the next full batch at once; a partial one waits for its timer
+    if (this.#queue.length > 0) {
+      if (this.#queued >= this.#o.batchSize) this.#kick();
+      else this.#armTimer();
+    }
   }
 
   async #write(p: Pending): Promise<void> {
     const started = performance.now();
     let retries = 0;
     const keepAlive = p.waiters.findLast((w) => w.keepAlive !== undefined)?.keepAlive;
+    // not ready while any writer's last attempt failed; a writer whose step needed no database
+    // (or that has not failed) says nothing about the others
+    let failing = false;
+    const setFailing = (now: boolean) => {
+      if (failing === now) return;
+      failing = now;
+      this.#failingWriters += now ? 1 : -1;
+      this.#setReady(this.#failingWriters === 0);
+    };
     const attempt = async <T>(fn: () => Promise<T>): Promise<T> => {
       let delay = this.#o.initialRetryMs;
       for (;;) {
         try {
           const result = await fn();
-          this.#setReady(true);
+          setFailing(false);
           return result;
         } catch (error) {
           if (isDataError(error)) throw error;
           if (this.#o.signal?.aborted) throw this.#o.signal.reason;
           retries++;
-          this.#setReady(false);
+          setFailing(true);
           this.#o.log.warn("database write failed; retrying", { error, retryInMs: delay, attempt: retries });
-          await sleep(delay, this.#o.signal);
+          await sleep(delay, this.#o.signal); // an abort ends the sink: it stays not ready
           await keepAlive?.().catch(() => {});
           delay = Math.min(this.#o.maxRetryMs, delay * 2);
         }

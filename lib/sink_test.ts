@@ -196,3 +196,103 @@ Deno.test("isDataError() is true only for SQLSTATE classes 22 and 23", async (t)
     await t.step(JSON.stringify(error), () => assert.equal(isDataError(error), expected));
   }
 });
+
+/** A store whose writes stay open until the test lets them finish, counting how many overlap. */
+class GatedStore extends FakeStore {
+  open = 0;
+  mostOpen = 0;
+  gates: (() => void)[] = [];
+
+  override async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult> {
+    this.open++;
+    this.mostOpen = Math.max(this.mostOpen, this.open);
+    await new Promise<void>((resolve) => this.gates.push(resolve));
+    this.open--;
+    return super.writeBatch(readings, deadLetters);
+  }
+
+  /** Resolves once `n` writes are waiting at their gate. */
+  async waiting(n: number): Promise<void> {
+    while (this.gates.length < n) await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+Deno.test("Sink keeps at most `writers` transactions in flight, each with whole submissions", async (t) => {
+  for (const writers of [1, 2, 3]) {
+    await t.step(`writers=${writers}`, async () => {
+      const store = new GatedStore();
+      const s = sink(store, { batchSize: 2, batchWaitMs: 60_000, writers });
+      const done = [0, 1, 2, 3].map((p) => s.submit([record(p, 0, reading(p)), record(p, 1, reading(p + 10))]));
+      await store.waiting(Math.min(writers, 4));
+      await new Promise((r) => setTimeout(r, 5)); // room for a write that should not start
+      assert.equal(store.open, writers);
+      while (store.gates.length > 0 || store.open > 0) {
+        store.gates.shift()?.();
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      await Promise.all(done);
+      assert.equal(store.mostOpen, writers);
+      assert.equal(store.calls.length, 4);
+      for (const call of store.calls) assert.equal(new Set(call.readings.map((r) => r.partition)).size, 1);
+      assert.equal(store.stored.length, 8);
+      assert.equal(s.pending, 0);
+    });
+  }
+});
+
+Deno.test("Sink.close() writes what is queued and waits for every transaction in flight", async () => {
+  const store = new GatedStore();
+  const s = sink(store, { batchSize: 1, batchWaitMs: 60_000, writers: 2 });
+  const submitted = [0, 1, 2].map((p) => s.submit([record(p, 0, reading(p))]));
+  await store.waiting(2);
+  let closed = false;
+  const closing = s.close().then(() => closed = true);
+  for (const expectedOpen of [2, 2]) {
+    await store.waiting(expectedOpen);
+    assert.equal(store.open, expectedOpen);
+    store.gates.shift()!();
+    await new Promise((r) => setTimeout(r, 2));
+    assert.equal(closed, false);
+  }
+  assert.equal(store.open, 1);
+  store.gates.shift()!();
+  await Promise.all([...submitted, closing]);
+  assert.equal(closed, true);
+  assert.equal(store.stored.length, 3);
+});
+
+Deno.test("Sink refuses a writers count below 1", () => {
+  for (const writers of [0, -1, 1.5]) {
+    assert.throws(() => sink(new FakeStore(), { writers }), /writers must be a whole number of at least 1/);
+  }
+});
+
+Deno.test("Sink stays not ready while any writer fails, even when another writer's step succeeds", async () => {
+  const store = new GatedStore();
+  const changes: boolean[] = [];
+  const s = sink(store, { batchSize: 1, batchWaitMs: 60_000, writers: 2, onReadyChange: (r) => changes.push(r) });
+  const lost = Object.assign(new Error("terminating connection"), { code: "57P01" });
+  store.failures.push(lost, lost, lost);
+  const a = s.submit([record(0, 0, reading(1))]);
+  const b = s.submit([record(1, 0, reading(2))]);
+  await store.waiting(2);
+  store.gates.shift()!(); // the first write fails and retries
+  await new Promise((r) => setTimeout(r, 2));
+  assert.equal(s.ready, false);
+  store.gates.shift()!(); // the second fails too
+  await new Promise((r) => setTimeout(r, 2));
+  assert.equal(s.ready, false);
+  // one of the two retries fails once more, the other succeeds: still a writer failing
+  await store.waiting(2);
+  store.gates.shift()!();
+  store.gates.shift()!();
+  await new Promise((r) => setTimeout(r, 2));
+  assert.equal(s.ready, false);
+  while (!s.ready) {
+    store.gates.shift()?.();
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all([a, b]);
+  assert.deepEqual(changes, [false, true]);
+  assert.equal(store.stored.length, 2);
+});

@@ -49,13 +49,6 @@ const simulate = (run: Run): SimulatedMessage[] => simulateRun({ ...run, anomaly
 const producerArgs = (topic: string, run: Run, extra: string[] = []) =>
   seededArgs(topic, { ...run, anomalyRate: 0.005 }, extra);
 
-/** Produces a seeded run with the real producer script and waits for it to finish. */
-async function produce(topic: string, run: Run): Promise<void> {
-  const producer = await spawnTask("producer", producerArgs(topic, run));
-  const status = await producer.status;
-  assert.equal(status.code, 0, producer.stderr());
-}
-
 /** Records on the topic (sum over partitions), to catch a producer that wrote duplicates. */
 async function topicRecords(topic: TestTopic): Promise<number> {
   const admin = topic.kafka.admin();
@@ -119,16 +112,27 @@ async function total(db: TestDatabase): Promise<number> {
   return c.readings + c.deadLetters;
 }
 
-const pastStart = "2026-11-01T00:00:00Z";
-
 integrationTest(
   "SIGKILL of the consumer at random moments and between the database commit and the offset commit loses and doubles nothing",
   async () => {
     await using db = await testDatabase();
     await using topic = testTopic();
-    const run: Run = { seed: 11, count: 60_000, rate: 50_000, customers: 25, start: pastStart, invalidRate: 0.01 };
+    // live traffic for ~15 s while the consumer is killed again and again (a pre-filled topic of
+    // this size is drained within one consumer's lifetime, leaving nothing to interrupt)
+    const run: Run = {
+      seed: 11,
+      count: 60_000,
+      rate: 4_000,
+      customers: 25,
+      start: new Date(Date.now() + 1_000).toISOString(),
+      invalidRate: 0.01,
+    };
     const messages = simulate(run);
-    await produce(topic.name, run);
+    const producer = await spawnTask("producer", producerArgs(topic.name, run));
+    await waitUntil(
+      "the producer to create the topic",
+      () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
+    );
     const group = uniqueName("kill");
     const random = new Random(2026);
     const progress: number[] = [];
@@ -163,6 +167,7 @@ integrationTest(
     const midRun = progress.filter((n) => n < run.count).length;
     assert.ok(midRun >= 5, `at least 5 kills mid-run (progress after each kill: ${progress.join(", ")})`);
     assert.ok(inWindow >= 2);
+    assert.equal((await producer.status).code, 0, producer.stderr());
     const last = await consumer(db, topic, group);
     await waitForJoin(last);
     await waitUntil("everything stored", async () => (await total(db)) >= run.count, 90_000);
@@ -178,9 +183,22 @@ integrationTest(
   async () => {
     await using db = await testDatabase();
     await using topic = testTopic();
-    const run: Run = { seed: 12, count: 30_000, rate: 30_000, customers: 10, start: pastStart, invalidRate: 0.01 };
+    // live traffic (not a pre-filled topic, which the consumer drains in about a second), so that
+    // the outage below always meets records waiting to be written
+    const run: Run = {
+      seed: 12,
+      count: 30_000,
+      rate: 3_000,
+      customers: 10,
+      start: new Date(Date.now() + 1_000).toISOString(),
+      invalidRate: 0.01,
+    };
     const messages = simulate(run);
-    await produce(topic.name, run);
+    const producer = await spawnTask("producer", producerArgs(topic.name, run));
+    await waitUntil(
+      "the producer to create the topic",
+      () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
+    );
     const admin = new pg.Client({ connectionString: `${PG_SERVER}/postgres` });
     await admin.connect();
     const dbName = new URL(db.url).pathname.slice(1);
@@ -214,6 +232,7 @@ integrationTest(
       assert.match(c.stderr(), /database write failed; retrying/);
       assert.equal(await readyz(), 503, "not ready while the database refuses connections");
       await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`);
+      assert.equal((await producer.status).code, 0, producer.stderr());
       await waitUntil("everything stored", async () => (await total(db)) >= run.count, 90_000);
       assert.match(c.stderr(), /database writes succeed again/);
       assert.equal(await readyz(), 200, "ready again once writes succeed");
@@ -295,7 +314,16 @@ integrationTest("a Kafka broker restart during production and consumption loses 
   await waitUntil("everything stored", async () => (await total(db)) >= run.count, 60_000)
     .catch((e) => Promise.reject(new Error(`${e.message}\n${c.stderr().slice(-6000)}`)));
   c.kill("SIGTERM");
-  assert.equal((await c.status).code, 0, c.stderr());
+  const stopped = await Promise.race([
+    c.status,
+    new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error(`consumer still running 30 s after SIGTERM:\n${c.stderr().slice(-6000)}`)),
+        30_000,
+      )
+    ),
+  ]);
+  assert.equal(stopped.code, 0, c.stderr());
   await verify("Kafka broker restarted mid-run", db, topic, messages);
 }, 240_000);
 
