@@ -431,6 +431,13 @@ export const consumerOptions = {
     default: "30s",
     schema: parse.duration.pipe(z.number().min(6_000, "expected at least 6s").max(300_000, "expected at most 5m")),
   },
+  fetchBytes: {
+    flag: "fetch-bytes",
+    env: "HEARTBEAT_CONSUMER_FETCH_BYTES",
+    help: "Most compressed bytes one Kafka fetch takes from a partition (memory against throughput)",
+    default: "65536",
+    schema: parse.positiveInt.pipe(z.number().min(1_024, "expected at least 1024 bytes")),
+  },
   failpoint: {
     flag: "failpoint",
     env: "HEARTBEAT_FAILPOINT",

@@ -40,6 +40,8 @@ export interface ConsumeOptions {
   onDisconnect?: () => void;
   /** Called when the consumer crashes, with whether kafkajs restarts it. */
   onCrash?: (restart: boolean) => void;
+  /** Most compressed bytes a fetch takes from one partition (default 64 KiB); a fetch takes at most 8 times that. */
+  fetchBytes?: number;
   /** Session timeout in ms (default 30 s): how long a silent member keeps its partitions. */
   sessionTimeoutMs?: number;
   /** Testing only: ms to pause between the database commit and the offset commit (0 = never). */
@@ -71,9 +73,9 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     rebalanceTimeout: 60_000,
     heartbeatInterval: 3_000,
-    // ~3,000 readings a partition a fetch: large enough for throughput, small enough for memory
-    maxBytesPerPartition: 524_288,
-    maxBytes: 4 * 1_048_576,
+    // what a fetch holds stays in memory until its records are committed: docs/performance.md
+    maxBytesPerPartition: options.fetchBytes ?? 65_536,
+    maxBytes: 8 * (options.fetchBytes ?? 65_536),
     maxWaitTimeInMs: 100,
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: Number.MAX_SAFE_INTEGER },
   });

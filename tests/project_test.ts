@@ -13,9 +13,13 @@ import { taskArgs } from "./tasks.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
 
-/** The permission flags of an argument list (everything starting with --allow or --ignore). */
+/**
+ * The permission flags of an argument list (everything starting with --allow or --ignore), and
+ * the V8 flags (the consumer's memory settings must hold for the binary too).
+ */
 function permissionFlags(args: string[]): string[] {
-  return args.filter((a) => a.startsWith("--allow-") || a.startsWith("--ignore-")).sort();
+  return args.filter((a) => a.startsWith("--allow-") || a.startsWith("--ignore-") || a.startsWith("--v8-flags"))
+    .sort();
 }
 
 async function shebangArgs(path: string): Promise<string[]> {
