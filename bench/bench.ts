@@ -91,7 +91,7 @@ Measures the pipeline against the real Kafka (${BROKER}) and PostgreSQL (127.0.0
   --latency-warmup D        first part of each latency run left out of the percentiles (default 2s)
   --latency-variant R:C[|P] an extra latency run at rate R with consumer flags C and producer flags P,
                             e.g. "1000:--batch-wait-ms 5|--linger-ms 5" (repeatable; default, without --quick:
-                            "1000:--batch-wait-ms 5" and "10000:--batch-wait-ms 5")
+                            "1000:--batch-wait-ms 100", the consumer's default until 2026-11-26)
   --cpu-prof                write a V8 CPU profile of the 1-consumer sink run's consumer to bench/results/profiles/
   --soak D                  also run consumer + live producer for D (e.g. 10m) and report the memory slope
   --soak-rate N             producer rate of the soak (default 5000)
@@ -224,7 +224,7 @@ function parseOptions(args: string[]): Options {
     latencyDurationMs: parseDurationMs(v["latency-duration"] ?? (quick ? "6s" : "20s"), "--latency-duration"),
     latencyWarmupMs: parseDurationMs(v["latency-warmup"] ?? (quick ? "1s" : "2s"), "--latency-warmup"),
     // by default, the evidence for the latency proposal: the same runs with a 5 ms batch wait
-    latencyVariants: (v["latency-variant"] ?? (quick ? [] : ["1000:--batch-wait-ms 5", "10000:--batch-wait-ms 5"])).map(
+    latencyVariants: (v["latency-variant"] ?? (quick ? [] : ["1000:--batch-wait-ms 100"])).map(
       (s) => {
         const m = /^(\d+):([^|]*)(?:\|(.*))?$/.exec(s);
         if (m === null) {
