@@ -302,10 +302,18 @@ export class Sink {
       }
     };
     const episodes = this.#o.episodes;
-    const tracked = episodes === undefined || p.readings.length === 0
-      ? { alerts: [], events: [] }
-      : await attempt(() => episodes.process(p.readings));
-    const result = await this.#writeSplitting(p.readings, p.deadLetters, attempt, tracked.alerts);
+    let tracked: { alerts: Alert[]; events: AlertEvent[] };
+    let result: WriteResult;
+    try {
+      tracked = episodes === undefined || p.readings.length === 0
+        ? { alerts: [], events: [] }
+        : await attempt(() => episodes.process(p.readings));
+      result = await this.#writeSplitting(p.readings, p.deadLetters, attempt, tracked.alerts);
+    } finally {
+      // a write that ends in an error after failing attempts no longer speaks for the database,
+      // unless the sink was stopped while the database was down (it stays not ready then)
+      if (failing && !this.#o.signal?.aborted) setFailing(false);
+    }
     if (tracked.events.length > 0) await this.#o.publishEvents?.(tracked.events);
     this.#o.onBatch?.({
       ...result,

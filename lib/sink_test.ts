@@ -296,3 +296,28 @@ Deno.test("Sink stays not ready while any writer fails, even when another writer
   assert.deepEqual(changes, [false, true]);
   assert.equal(store.stored.length, 2);
 });
+
+Deno.test("Sink is ready again when a write that failed on the connection ends in a data error", async () => {
+  let calls = 0;
+  const store = {
+    writeBatch(): Promise<WriteResult> {
+      calls++;
+      const error = calls === 1
+        ? Object.assign(new Error("terminating connection"), { code: "57P01" })
+        : Object.assign(new Error("value out of range"), { code: "22003" });
+      return Promise.reject(error);
+    },
+  };
+  const s = new Sink({
+    store,
+    validate: createValidator({}, () => Date.UTC(2026, 0, 2)),
+    batchSize: 1,
+    batchWaitMs: 5,
+    log: quiet,
+    initialRetryMs: 1,
+    maxRetryMs: 4,
+  });
+  await assert.rejects(s.submit([record(0, 0, reading(1))]), /value out of range/);
+  assert.equal(calls, 3); // the connection failure, the refused reading, the refused dead letter
+  assert.equal(s.ready, true);
+});
