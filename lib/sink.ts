@@ -130,7 +130,7 @@ export function isDataError(error: unknown): boolean {
  *
  * @example
  * ```ts ignore
- * const sink = new Sink({ store: repository, validate: createValidator(), batchSize: 5000, batchWaitMs: 100, log });
+ * const sink = new Sink({ store: repository, validate: createValidator(), batchSize: 5000, batchWaitMs: 5, writers: 2, log });
  * await sink.submit(records); // resolves once the records are committed in PostgreSQL
  * ```
  */

@@ -49,6 +49,23 @@ const simulate = (run: Run): SimulatedMessage[] => simulateRun({ ...run, anomaly
 const producerArgs = (topic: string, run: Run, extra: string[] = []) =>
   seededArgs(topic, { ...run, anomalyRate: 0.005 }, extra);
 
+/** A seeded run that starts a second from now (live traffic) with 1% invalid messages. */
+const liveRun = (run: Pick<Run, "seed" | "count" | "rate" | "customers">): Run => ({
+  ...run,
+  start: new Date(Date.now() + 1_000).toISOString(),
+  invalidRate: 0.01,
+});
+
+/** Starts the real producer script on a seeded run; resolves once it has connected and sends. */
+async function startProducer(topic: string, run: Run, extra: string[] = []): Promise<Child> {
+  const producer = await spawnTask("producer", producerArgs(topic, run, extra));
+  await waitUntil(
+    "the producer to start sending",
+    () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
+  );
+  return producer;
+}
+
 /** Records on the topic (sum over partitions), to catch a producer that wrote duplicates. */
 async function topicRecords(topic: TestTopic): Promise<number> {
   const admin = topic.kafka.admin();
@@ -119,20 +136,9 @@ integrationTest(
     await using topic = testTopic();
     // live traffic for ~15 s while the consumer is killed again and again (a pre-filled topic of
     // this size is drained within one consumer's lifetime, leaving nothing to interrupt)
-    const run: Run = {
-      seed: 11,
-      count: 60_000,
-      rate: 4_000,
-      customers: 25,
-      start: new Date(Date.now() + 1_000).toISOString(),
-      invalidRate: 0.01,
-    };
+    const run = liveRun({ seed: 11, count: 60_000, rate: 4_000, customers: 25 });
     const messages = simulate(run);
-    const producer = await spawnTask("producer", producerArgs(topic.name, run));
-    await waitUntil(
-      "the producer to create the topic",
-      () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
-    );
+    const producer = await startProducer(topic.name, run);
     const group = uniqueName("kill");
     const random = new Random(2026);
     const progress: number[] = [];
@@ -185,20 +191,9 @@ integrationTest(
     await using topic = testTopic();
     // live traffic (not a pre-filled topic, which the consumer drains in about a second), so that
     // the outage below always meets records waiting to be written
-    const run: Run = {
-      seed: 12,
-      count: 30_000,
-      rate: 3_000,
-      customers: 10,
-      start: new Date(Date.now() + 1_000).toISOString(),
-      invalidRate: 0.01,
-    };
+    const run = liveRun({ seed: 12, count: 30_000, rate: 3_000, customers: 10 });
     const messages = simulate(run);
-    const producer = await spawnTask("producer", producerArgs(topic.name, run));
-    await waitUntil(
-      "the producer to create the topic",
-      () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
-    );
+    const producer = await startProducer(topic.name, run);
     const admin = new pg.Client({ connectionString: `${PG_SERVER}/postgres` });
     await admin.connect();
     const dbName = new URL(db.url).pathname.slice(1);
@@ -277,20 +272,9 @@ integrationTest("a Kafka broker restart during production and consumption loses 
   }
   await using db = await testDatabase();
   await using topic = testTopic();
-  const run: Run = {
-    seed: 13,
-    count: 24_000,
-    rate: 2_000,
-    customers: 10,
-    start: new Date(Date.now() + 1_000).toISOString(),
-    invalidRate: 0.01,
-  };
+  const run = liveRun({ seed: 13, count: 24_000, rate: 2_000, customers: 10 });
   const messages = simulate(run);
-  const producer = await spawnTask("producer", producerArgs(topic.name, run));
-  await waitUntil(
-    "the producer to start sending",
-    () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
-  );
+  const producer = await startProducer(topic.name, run);
   await using c = await consumer(db, topic, uniqueName("restart"));
   await waitUntil("some rows", async () => (await total(db)) > 2_000, 30_000);
   await t.step("broker stopped and started again", async () => {
@@ -332,20 +316,9 @@ integrationTest(
   async () => {
     await using db = await testDatabase();
     await using topic = testTopic();
-    const run: Run = {
-      seed: 14,
-      count: 30_000,
-      rate: 3_000,
-      customers: 24,
-      start: new Date(Date.now() + 1_000).toISOString(),
-      invalidRate: 0.01,
-    };
+    const run = liveRun({ seed: 14, count: 30_000, rate: 3_000, customers: 24 });
     const messages = simulate(run);
-    const producer = await spawnTask("producer", producerArgs(topic.name, run));
-    await waitUntil(
-      "the producer to create the topic",
-      () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
-    );
+    const producer = await startProducer(topic.name, run);
     const group = uniqueName("pair");
     await using a = await consumer(db, topic, group);
     await using b = await consumer(db, topic, group);
@@ -388,11 +361,7 @@ integrationTest(
       invalidRate: 0.01,
     };
     const group = uniqueName("graceful");
-    const producer = await spawnTask("producer", producerArgs(topic.name, run, ["--batch-size", "500"]));
-    await waitUntil(
-      "the producer to start sending",
-      () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
-    );
+    const producer = await startProducer(topic.name, run, ["--batch-size", "500"]);
     const c = await consumer(db, topic, group);
     await new Promise((r) => setTimeout(r, 3_000));
     const stopAt = Date.now();
