@@ -16,8 +16,7 @@
 import { Partitioners } from "kafkajs";
 import { createKafka } from "../lib/kafka.ts";
 import { createLogger } from "../lib/log.ts";
-import { Publisher } from "../lib/publisher.ts";
-import { sleep } from "../lib/shutdown.ts";
+import { Publisher, publishSimulation } from "../lib/publisher.ts";
 import { Simulator, type SimulatorOptions } from "../lib/simulator.ts";
 
 /** What the driver sends first. */
@@ -39,8 +38,7 @@ export interface WorkerStart {
 export interface WorkerDone {
   type: "done";
   index: number;
-  /** Messages this worker generated (all of them) and sent (its share). */
-  generated: number;
+  /** Messages this worker sent (its share). */
   sent: number;
   acknowledged: number;
   /** Epoch ms (performance.timeOrigin + now) of the first send and of the last acknowledgement. */
@@ -87,34 +85,27 @@ async function run(start: WorkerStart): Promise<void> {
   self.postMessage({ type: "ready", index: start.index });
   await go;
 
-  const sim = new Simulator(start.simulator);
   // customer key → whether it is ours, decided once per key
   const mine = new Map<string, boolean>();
   const firstSendAt = epochNow();
-  let sent = 0;
-  let seq = 0;
-  try {
-    for (; !sim.isPastEnd(seq, start.count, undefined); seq++) {
-      const m = sim.next();
+  const simulator = new Simulator(start.simulator);
+  const sent = await publishSimulation({
+    simulator,
+    publisher,
+    done: (seq) => simulator.isPastEnd(seq, start.count, undefined),
+    signal: new AbortController().signal,
+    include: (m) => {
       let ours = mine.get(m.key);
       if (ours === undefined) {
         ours = partitionOf(m.key, start.partitions) % start.workers === start.index;
         mine.set(m.key, ours);
       }
-      if (!ours) continue;
-      // the same pacing as publishSimulation (a past start never waits)
-      const ahead = m.timeMs - Date.now();
-      if (ahead > 2) await sleep(ahead);
-      await publisher.send(m.key, m.value);
-      sent++;
-    }
-  } finally {
-    await publisher.close();
-  }
+      return ours;
+    },
+  });
   const done: WorkerDone = {
     type: "done",
     index: start.index,
-    generated: seq,
     sent,
     acknowledged: publisher.acknowledged,
     firstSendAt,

@@ -68,14 +68,15 @@ export interface RunningConsumer {
  */
 export async function startConsumer(options: ConsumeOptions): Promise<RunningConsumer> {
   const { kafka, topic, groupId, sink, log } = options;
+  const fetchBytes = options.fetchBytes ?? 65_536;
   const consumer = kafka.consumer({
     groupId,
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     rebalanceTimeout: 60_000,
     heartbeatInterval: 3_000,
     // what a fetch holds stays in memory until its records are committed: docs/performance.md
-    maxBytesPerPartition: options.fetchBytes ?? 65_536,
-    maxBytes: 8 * (options.fetchBytes ?? 65_536),
+    maxBytesPerPartition: fetchBytes,
+    maxBytes: 8 * fetchBytes,
     maxWaitTimeInMs: 100,
     retry: { initialRetryTime: 300, maxRetryTime: 10_000, retries: Number.MAX_SAFE_INTEGER },
   });

@@ -160,6 +160,11 @@ export interface SimulationRun {
   signal: AbortSignal;
   /** Called after each message is accepted. */
   onSent?: (message: SimulatedMessage) => void;
+  /**
+   * Which messages to send (default all). The others are still generated, so the simulation stays
+   * the same, but skipped without waiting (e.g. one of several publishers sends its partitions).
+   */
+  include?: (message: SimulatedMessage) => boolean;
 }
 
 /**
@@ -175,6 +180,7 @@ export async function publishSimulation(run: SimulationRun): Promise<number> {
   try {
     for (let seq = 0; !done(seq) && !signal.aborted; seq++) {
       const m = simulator.next();
+      if (run.include !== undefined && !run.include(m)) continue;
       const ahead = m.timeMs - Date.now();
       if (ahead > 2) await sleep(ahead, signal).catch(() => {});
       if (signal.aborted) break;

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { Alert, AlertEvent, EpisodeTracker } from "./episodes.ts";
+import type { Alert, AlertEvent, EpisodeTracker, TrackResult } from "./episodes.ts";
 import type { Logger } from "./log.ts";
 import type { Rejection, Validator } from "./reading.ts";
 import type { DeadLetter, StoredReading, WriteResult } from "./repository.ts";
@@ -302,7 +302,7 @@ export class Sink {
       }
     };
     const episodes = this.#o.episodes;
-    let tracked: { alerts: Alert[]; events: AlertEvent[] };
+    let tracked: TrackResult;
     let result: WriteResult;
     try {
       tracked = episodes === undefined || p.readings.length === 0
