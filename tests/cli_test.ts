@@ -41,6 +41,13 @@ Deno.test("a bad flag or env value stops a script at start with one line naming 
     ["consumer", ["--database-url", "mysql://x"], {}, /^error: Invalid --database-url: expected a postgres:/],
     ["consumer", [], { HEARTBEAT_CONSUMER_BATCH_SIZE: "-1" }, /^error: Invalid HEARTBEAT_CONSUMER_BATCH_SIZE/],
     ["consumer", ["--future-skew", "5 minutes"], {}, /^error: Invalid --future-skew: expected a duration/],
+    ["consumer", ["--writers", "0"], {}, /^error: Invalid --writers: expected a whole number above 0, got "0"$/],
+    [
+      "consumer",
+      [],
+      { HEARTBEAT_CONSUMER_FETCH_BYTES: "10" },
+      /^error: Invalid HEARTBEAT_CONSUMER_FETCH_BYTES \(environment\): expected at least 1024 bytes, got "10"$/,
+    ],
   ];
   for (const [task, args, env, expected] of cases) {
     await t.step(`${task} ${args.join(" ")} ${JSON.stringify(env)}`, async () => {
