@@ -82,9 +82,9 @@ CREATE INDEX IF NOT EXISTS alerts_last_at_idx ON alerts (last_at);
 -- are not in the transition table and are not counted twice. 5 seconds, because every interval
 -- Grafana picks from 5 s up (5s, 10s, 15s, 20s, 30s, 1m, 2m, 5m, ...) is a whole number of them.
 -- Deleting readings does not touch it: a retention job must delete the same buckets.
--- Cost: about a quarter of the database write path (13-25 % over three runs; 62,600 -> 47,200
--- readings/s in the last), 8 % of the consumer end to end; gain: every time-range panel within
--- 100 ms for 15 minutes (2-10x faster) and 4-22x faster for 24 hours.
+-- Cost: about a quarter of the database write path (106,900 -> 80,100 readings/s on 2026-11-26;
+-- 13-25 % over three runs on 2026-11-25); gain (2026-11-25): every time-range panel within 100 ms
+-- for 15 minutes (2-10x faster) and 4-22x faster for 24 hours. docs/dashboard.md has the runs.
 
 -- Upper bounds (seconds) of the ingest-delay histogram: the delay_lt_* columns of readings_5s count
 -- the readings whose ingested_at - recorded_at is below their bound and not below the previous one;
