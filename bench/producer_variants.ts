@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { CompressionTypes, Kafka, logLevel, type Message, Partitioners } from "kafkajs";
 import { Simulator } from "../lib/simulator.ts";
 import { table } from "./report.ts";
+import { installFastEncoder } from "../lib/kafkajs_encoder.ts";
 
 const emitWarning = process.emitWarning.bind(process);
 process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
@@ -34,9 +35,11 @@ const { values: v } = parseArgs({
     compression: { type: "string", default: "gzip,none" },
     customers: { type: "string", default: "1000" },
     "buffers": { type: "boolean", default: false },
+    "fast-encoder": { type: "boolean", default: false },
   },
 });
 const count = Number(v.messages);
+if (v["fast-encoder"] && !installFastEncoder()) throw new Error("the fast encoder does not fit this kafkajs");
 const sim = new Simulator({
   seed: 1,
   customers: Number(v.customers),

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { installFastEncoder } from "./kafkajs_encoder.ts";
 import process from "node:process";
 import { Kafka, type KafkaMessage, type LogEntry, logLevel as KafkaLogLevel } from "kafkajs";
 import type { Logger } from "./log.ts";
@@ -24,6 +25,7 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
 
 /**
  * Creates a kafkajs client whose logs go to `log` (at warn and above, or debug when `log` is debug).
+ * Installs the fast protocol encoder first (lib/kafkajs_encoder.ts; byte-identical output).
  *
  * @param brokers bootstrap brokers, `host:port`
  * @param clientId the client id the broker sees
@@ -31,6 +33,7 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
  */
 export function createKafka(brokers: string[], clientId: string, log: Logger, debug = false): Kafka {
   const kafkaLog = log.child({ component: "kafkajs" });
+  if (!installFastEncoder()) kafkaLog.warn("kafkajs is not the version the fast encoder fits; using its own encoder");
   return new Kafka({
     clientId,
     brokers,

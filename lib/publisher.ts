@@ -9,7 +9,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { CompressionTypes, type Message, Partitioners, type Producer } from "kafkajs";
+import { CompressionTypes, type ICustomPartitioner, type Message, Partitioners, type Producer } from "kafkajs";
 import type { Kafka } from "./kafka.ts";
 import type { Logger } from "./log.ts";
 import { sleep } from "./shutdown.ts";
@@ -44,6 +44,8 @@ export class Publisher {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failure: unknown = null;
   #acked = 0;
+  /** Encoded keys: a simulation has few customers, each key is sent many times. */
+  readonly #keys = new Map<string, Buffer>();
 
   /** @param options see {@link PublisherOptions} */
   constructor(options: PublisherOptions) {
@@ -54,7 +56,7 @@ export class Publisher {
       allowAutoTopicCreation: false,
       // the Java client's murmur2 partitioning: the same key lands on the same partition as with
       // any Java/librdkafka producer
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: cachingKeyPartitioner,
       // retry for as long as it takes (a broker restart): giving up could lose accepted messages;
       // a stop request bounds the wait instead
       retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: Number.MAX_SAFE_INTEGER },
@@ -84,7 +86,7 @@ export class Publisher {
    */
   async send(key: string, value: string | Uint8Array): Promise<void> {
     if (this.#failure !== null) throw this.#failure;
-    this.#queue.push({ key, value: typeof value === "string" ? value : Buffer.from(value) });
+    this.#queue.push({ key: this.#key(key), value: toBuffer(value) });
     if (this.#queue.length >= this.#o.batchSize) this.#pump();
     else if (this.#timer === undefined && this.#o.lingerMs >= 0) {
       this.#timer = setTimeout(() => {
@@ -117,6 +119,15 @@ export class Publisher {
     }
   }
 
+  #key(key: string): Buffer {
+    let bytes = this.#keys.get(key);
+    if (bytes === undefined) {
+      bytes = toBuffer(key);
+      if (this.#keys.size < 100_000) this.#keys.set(key, bytes);
+    }
+    return bytes;
+  }
+
   #pump(due = false): void {
     if (this.#inFlight !== null || this.#failure !== null) return;
     if (this.#queue.length === 0 || (!due && this.#queue.length < this.#o.batchSize)) return;
@@ -146,6 +157,41 @@ export class Publisher {
       else if (this.#queue.length > 0 && this.#timer === undefined) this.#pump(true);
     });
   }
+}
+
+/**
+ * kafkajs' default partitioner (the Java client's murmur2 of the key, modulo the partition count),
+ * remembering each key object's partition: the publisher sends the same few key Buffers again and
+ * again, and kafkajs' murmur2 runs on BigInt-backed longs. Same partitions as the default one.
+ */
+export const cachingKeyPartitioner: ICustomPartitioner = () => {
+  const partitioner = Partitioners.DefaultPartitioner();
+  let cache = new WeakMap<object, number>();
+  let partitionCount = -1;
+  return (args) => {
+    const key = args.message.key;
+    if (args.message.partition != null || typeof key !== "object" || key === null) return partitioner(args);
+    if (args.partitionMetadata.length !== partitionCount) {
+      // partitions were added: every key moves
+      partitionCount = args.partitionMetadata.length;
+      cache = new WeakMap();
+    }
+    let partition = cache.get(key);
+    if (partition === undefined) cache.set(key, partition = partitioner(args));
+    return partition;
+  };
+};
+
+const utf8 = new TextEncoder();
+
+/**
+ * A message's bytes as a Buffer without copying them again: kafkajs writes Buffers with one copy,
+ * strings with `Buffer.byteLength` and `Buffer#write`, which cost more than the encoding itself
+ * under Deno.
+ */
+function toBuffer(value: string | Uint8Array): Buffer {
+  const bytes = typeof value === "string" ? utf8.encode(value) : value;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** What {@link publishSimulation} needs. */

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { type Publisher, publishSimulation } from "./publisher.ts";
+import { Buffer } from "node:buffer";
+import fc from "fast-check";
+import { Partitioners, type PartitionMetadata } from "kafkajs";
+import { cachingKeyPartitioner, type Publisher, publishSimulation } from "./publisher.ts";
 import { Simulator, type SimulatorOptions } from "./simulator.ts";
 
 const OPTIONS: SimulatorOptions = {
@@ -60,4 +63,41 @@ Deno.test("publishSimulation with `include` sends exactly the accepted messages 
       assert.ok(some.closed);
     });
   }
+});
+
+/** Partition metadata of `n` partitions, all led by broker 1. */
+function partitions(n: number): PartitionMetadata[] {
+  return Array.from({ length: n }, (_, partitionId) => ({
+    partitionId,
+    leader: 1,
+    partitionErrorCode: 0,
+    replicas: [1],
+    isr: [1],
+  }));
+}
+
+Deno.test("the caching partitioner picks kafkajs' default partition for every key, also after partitions grow", () => {
+  fc.assert(fc.property(
+    fc.array(fc.uint8Array({ minLength: 1, maxLength: 24 }), { minLength: 1, maxLength: 20 }),
+    fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 4 }),
+    (keyBytes, counts) => {
+      const cached = cachingKeyPartitioner();
+      const reference = Partitioners.DefaultPartitioner();
+      const keys = keyBytes.map((b) => Buffer.from(b));
+      for (const count of counts) {
+        const partitionMetadata = partitions(count);
+        // each key twice: the second answer comes from the cache
+        for (const key of [...keys, ...keys]) {
+          const args = { topic: "t", partitionMetadata, message: { key, value: null } };
+          assert.equal(cached(args), reference(args));
+        }
+      }
+    },
+  ));
+});
+
+Deno.test("the caching partitioner keeps an explicit partition", () => {
+  const cached = cachingKeyPartitioner();
+  const message = { key: Buffer.from("CUST-001"), value: null, partition: 5 };
+  assert.equal(cached({ topic: "t", partitionMetadata: partitions(6), message }), 5);
 });

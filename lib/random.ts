@@ -100,8 +100,12 @@ export function uuidv7(epochMs: number, random: Random): string {
   const ms = Math.max(0, Math.floor(epochMs));
   const hex = ms.toString(16).padStart(12, "0").slice(-12);
   const r1 = random.uint32(), r2 = random.uint32(), r3 = random.uint32();
-  const h = (n: number, width: number) => n.toString(16).padStart(width, "0");
-  const randA = h(r1 & 0x0fff, 3);
-  const variant = h(((r1 >>> 12) & 0x3fff) | 0x8000, 4);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${randA}-${variant}-${h(r2, 8)}${h(r3 & 0xffff, 4)}`;
+  const randA = HEX[(r1 >>> 8) & 0x0f]! + HEX[r1 & 0xff]!;
+  const variant = HEX[(((r1 >>> 12) & 0x3fff) | 0x8000) >>> 8]! + HEX[(r1 >>> 12) & 0xff]!;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${randA.slice(-3)}-${variant}-` +
+    `${HEX[r2 >>> 24]}${HEX[(r2 >>> 16) & 0xff]}${HEX[(r2 >>> 8) & 0xff]}${HEX[r2 & 0xff]}` +
+    `${HEX[(r3 >>> 8) & 0xff]}${HEX[r3 & 0xff]}`;
 }
+
+/** Two lower-case hex digits of each byte. */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));

@@ -148,11 +148,17 @@ const ACTIVITY_CHANCE = 0.002;
  * ```
  */
 export function isoMicros(epochMicros: number): string {
-  const ms = Math.floor(epochMicros / 1000);
-  const micros = epochMicros - ms * 1000 + (ms % 1000) * 1000;
-  const base = new Date(ms).toISOString();
-  return `${base.slice(0, 19)}.${String(micros).padStart(6, "0")}Z`;
+  const second = Math.floor(epochMicros / 1e6);
+  // consecutive readings share their second: format it once (Date#toISOString is the costly part)
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastSecondPrefix = new Date(second * 1000).toISOString().slice(0, 19);
+  }
+  return `${lastSecondPrefix}.${String(epochMicros - second * 1e6).padStart(6, "0")}Z`;
 }
+
+let lastSecond = Number.NaN;
+let lastSecondPrefix = "";
 
 /** Formats a customer number as its id, e.g. 1 → `CUST-001`. */
 export function customerId(n: number): string {

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import fc from "fast-check";
+import RecordModule from "kafkajs/src/protocol/recordBatch/record/v0/index.js";
+import RecordBatchModule from "kafkajs/src/protocol/recordBatch/v0/index.js";
+import { Encoder, installFastEncoder, originalEncoder, restoreOriginalEncoder } from "./kafkajs_encoder.ts";
+
+/** kafkajs' record encoder: `{ offsetDelta, timestampDelta, key, value, headers }` → Encoder. */
+const Record = RecordModule as unknown as (record: Record<string, unknown>) => { buffer: Uint8Array };
+/** kafkajs' record batch encoder (compresses with gzip when asked). */
+const { RecordBatch } = RecordBatchModule as unknown as {
+  RecordBatch: (batch: Record<string, unknown>) => Promise<{ buffer: Uint8Array }>;
+};
+
+/** Runs `write` on a fresh encoder and returns its bytes. */
+function bytesOf(write: (e: InstanceType<typeof Encoder>) => void, initialSize?: number): Uint8Array {
+  const e = new Encoder(initialSize);
+  write(e);
+  return e.buf.slice(0, e.offset);
+}
+
+/** Encodes with kafkajs' own methods, then with the fast ones, and returns both. */
+async function bothWays<T>(encode: () => T | Promise<T>): Promise<[T, T]> {
+  restoreOriginalEncoder();
+  try {
+    const before = await encode();
+    assert.equal(installFastEncoder(), true);
+    return [before, await encode()];
+  } finally {
+    restoreOriginalEncoder();
+  }
+}
+
+const safeInteger = fc.oneof(
+  fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+  fc.maxSafeInteger(),
+  fc.constantFrom(0, -1, 1, 63, 64, -64, -65, 127, 128, 2 ** 31, -(2 ** 31) - 1, Number.MAX_SAFE_INTEGER),
+);
+
+/** A kafkajs message as the publisher sends it: Buffer key and value, or strings, or null. */
+const message = fc.record({
+  key: fc.oneof(fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)), fc.string(), fc.constant(null)),
+  value: fc.oneof(fc.uint8Array({ maxLength: 600 }).map((b) => Buffer.from(b)), fc.string({ maxLength: 300 })),
+  timestampDelta: fc.integer({ min: -100_000, max: 10 ** 12 }),
+  headers: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 2 }),
+});
+
+Deno.test("fast encoder methods write the same bytes as kafkajs' own", async (t) => {
+  const cases: { name: string; check: () => void }[] = [
+    {
+      name: "writeUVarInt of any 32-bit value",
+      check: () =>
+        fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), (v) => {
+          const fast = bytesOf((e) => installFastEncoder() && e.writeUVarInt(v));
+          restoreOriginalEncoder();
+          const slow = bytesOf((e) => originalEncoder.writeUVarInt.call(e, v));
+          assert.deepEqual(fast, slow);
+        })),
+    },
+    {
+      name: "writeVarLong of safe integers",
+      check: () =>
+        fc.assert(fc.property(safeInteger, (v) => {
+          const fast = bytesOf((e) => installFastEncoder() && e.writeVarLong(v));
+          restoreOriginalEncoder();
+          const slow = bytesOf((e) => originalEncoder.writeVarLong.call(e, v));
+          assert.deepEqual(fast, slow);
+        })),
+    },
+    {
+      name: "sizeOfVarLong of safe integers",
+      check: () =>
+        fc.assert(fc.property(safeInteger, (v) => {
+          installFastEncoder();
+          const fast = Encoder.sizeOfVarLong(v);
+          restoreOriginalEncoder();
+          assert.equal(fast, originalEncoder.sizeOfVarLong.call(Encoder, v));
+          assert.equal(fast, bytesOf((e) => originalEncoder.writeVarLong.call(e, v)).length);
+        })),
+    },
+    {
+      name: "writeBufferInternal across buffer growth",
+      check: () =>
+        fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 700 }), { maxLength: 6 }), (parts) => {
+          const fast = bytesOf((e) => {
+            installFastEncoder();
+            for (const p of parts) e.writeBufferInternal(Buffer.from(p));
+          }, 1);
+          restoreOriginalEncoder();
+          const slow = bytesOf((e) => {
+            for (const p of parts) originalEncoder.writeBufferInternal.call(e, Buffer.from(p));
+          }, 1);
+          assert.deepEqual(fast, slow);
+          assert.deepEqual(new Uint8Array(fast), new Uint8Array(parts.flatMap((p) => [...p])));
+        })),
+    },
+  ];
+  try {
+    for (const c of cases) await t.step(c.name, c.check);
+  } finally {
+    restoreOriginalEncoder();
+  }
+});
+
+Deno.test("records and gzip record batches encode byte-for-byte as with kafkajs' encoder", async (t) => {
+  const cases = [
+    { name: "records", compression: null },
+    { name: "uncompressed batch", compression: 0 },
+    { name: "gzip batch", compression: 1 },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 30 }), async (messages) => {
+          const encode = async () => {
+            const records = messages.map((m, i) => Record({ ...m, offsetDelta: i }));
+            if (c.compression === null) return Buffer.concat(records.map((r) => r.buffer));
+            const batch = await RecordBatch({
+              compression: c.compression,
+              records,
+              firstTimestamp: 1_767_225_600_000,
+              maxTimestamp: 1_767_225_600_000,
+              firstSequence: 7,
+              lastOffsetDelta: records.length - 1,
+            });
+            return Buffer.from(batch.buffer);
+          };
+          const [slow, fast] = await bothWays(encode);
+          assert.ok(slow.length > 0);
+          assert.deepEqual(fast, slow);
+        }),
+        { numRuns: 60 },
+      );
+    });
+  }
+});
+
+Deno.test("installFastEncoder is idempotent and replaces exactly the hot methods", () => {
+  try {
+    assert.equal(installFastEncoder(), true);
+    assert.equal(installFastEncoder(), true);
+    assert.notEqual(Encoder.prototype.writeUVarInt, originalEncoder.writeUVarInt);
+    assert.notEqual(Encoder.prototype.writeVarLong, originalEncoder.writeVarLong);
+    assert.notEqual(Encoder.prototype.writeBufferInternal, originalEncoder.writeBufferInternal);
+    assert.notEqual(Encoder.sizeOfVarLong, originalEncoder.sizeOfVarLong);
+  } finally {
+    restoreOriginalEncoder();
+  }
+  assert.equal(Encoder.prototype.writeUVarInt, originalEncoder.writeUVarInt);
+});
