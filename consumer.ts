@@ -109,6 +109,8 @@ async function main(): Promise<void> {
     fromBeginning: config.fromBeginning,
     sessionTimeoutMs: config.sessionTimeout,
     fetchBytes: config.fetchBytes,
+    // fetching goes on while the writers are busy and one more batch waits
+    maxPendingRecords: (config.writers + 1) * config.batchSize,
     pauseAfterDbCommitMs: config.failpoint,
     sink,
     log,

@@ -1,8 +1,17 @@
 /**
  * The consumer loop: a kafkajs consumer-group member that hands each fetched partition batch to
  * the {@link Sink} and commits the partition's offset only after the sink has committed the batch
- * in PostgreSQL. Offsets are never auto-committed. On stop it finishes the batch in hand, commits
+ * in PostgreSQL. Offsets are never auto-committed. On stop it finishes the batches in hand, commits
  * and leaves the group.
+ *
+ * Pipelined: a partition batch's handler returns once its records are queued in the sink, so
+ * kafkajs fetches the next records while the database writes the previous ones. The offset
+ * commits of a partition run in a chain, each after its own batch and every earlier batch of the
+ * partition are committed in the database, so a committed offset never passes a record that is
+ * not stored (the sink's writers may finish batches out of order). At most `maxPendingRecords`
+ * records wait in the sink: past that, the handler waits (back-pressure, which also bounds
+ * memory). A batch the sink could not store (only on a stop while the database is down) breaks
+ * its partition's chain: nothing later of that partition is committed by this process.
  *
  * Requires `--allow-net=<brokers>` (kafkajs) and whatever the sink's store needs.
  *
@@ -13,6 +22,7 @@ import type { Kafka } from "./kafka.ts";
 import { toSinkRecord } from "./kafka.ts";
 import type { Logger } from "./log.ts";
 import type { Sink } from "./sink.ts";
+import { CommitChains } from "./commit_chain.ts";
 
 /** Options of {@link startConsumer}. */
 export interface ConsumeOptions {
@@ -44,6 +54,11 @@ export interface ConsumeOptions {
   fetchBytes?: number;
   /** Session timeout in ms (default 30 s): how long a silent member keeps its partitions. */
   sessionTimeoutMs?: number;
+  /**
+   * Most records accepted from Kafka and not yet committed in the database before the consumer
+   * stops fetching (default 15,000).
+   */
+  maxPendingRecords?: number;
   /** Testing only: ms to pause between the database commit and the offset commit (0 = never). */
   pauseAfterDbCommitMs?: number;
 }
@@ -106,50 +121,61 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: options.fromBeginning });
 
-  const eachBatch = async (payload: EachBatchPayload) => {
-    const { batch, heartbeat, isRunning, isStale } = payload;
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const records = batch.messages.map((m) => toSinkRecord(batch.topic, batch.partition, m));
-    try {
-      await sink.submit(records, heartbeat);
-    } catch (error) {
-      // only a stop while the database is down gets here: commit nothing, the records come again
-      log.warn("batch not stored; its offsets stay uncommitted", { partition: batch.partition, error });
-      return;
-    }
-    const last = batch.messages[batch.messages.length - 1]!.offset;
+  let stopping = false;
+  /** Handlers running. */
+  const inFlight = new Set<Promise<void>>();
+  const maxPending = options.maxPendingRecords ?? 15_000;
+  /** Offset commits waiting for the database, in order per partition. */
+  const commits = new CommitChains();
+
+  /** Commits `partition` past `last` (its batch and all before it are stored by now). */
+  const commitStored = async (partition: number, last: string, highWatermark: string) => {
     if (options.pauseAfterDbCommitMs) {
       // the fault tests kill the process here: stored in the database, offsets not yet committed
       log.warn("failpoint: paused between the database commit and the offset commit", {
-        partition: batch.partition,
+        partition,
         lastOffset: last,
         pauseMs: options.pauseAfterDbCommitMs,
       });
       await new Promise((r) => setTimeout(r, options.pauseAfterDbCommitMs));
     }
     const next = (BigInt(last) + 1n).toString();
-    payload.resolveOffset(last);
     try {
-      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-      options.onCommit?.(batch.partition, next);
+      await consumer.commitOffsets([{ topic, partition, offset: next }]);
+      options.onCommit?.(partition, next);
     } catch (error) {
       // e.g. a rebalance took the partition away: the next owner re-reads from the last commit and
       // the database skips what is already stored
-      log.warn("offset commit failed; the records will be redelivered and skipped", {
-        partition: batch.partition,
-        error,
-      });
+      log.warn("offset commit failed; the records will be redelivered and skipped", { partition, error });
     }
-    const lag = BigInt(batch.highWatermark) - BigInt(next);
-    options.onLag?.(batch.partition, Number(lag < 0n ? 0n : lag));
-    await heartbeat().catch(() => {});
+    const lag = BigInt(highWatermark) - BigInt(next);
+    options.onLag?.(partition, Number(lag < 0n ? 0n : lag));
+  };
+
+  const eachBatch = async (payload: EachBatchPayload) => {
+    const { batch, heartbeat, isRunning, isStale } = payload;
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    // back-pressure: wait while the sink holds enough (heartbeating: the database may be down)
+    while (sink.pending >= maxPending && isRunning() && !isStale() && !stopping) {
+      await Promise.race([sink.written(), new Promise((r) => setTimeout(r, 1_000))]);
+      await heartbeat().catch(() => {});
+    }
+    if (!isRunning() || isStale() || stopping) return;
+    const records = batch.messages.map((m) => toSinkRecord(batch.topic, batch.partition, m));
+    const stored = sink.submit(records, heartbeat);
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    // kafkajs fetches from past here next; with autoCommit off, resolving commits nothing
+    payload.resolveOffset(last);
+    const { partition, highWatermark } = batch;
+    commits.add(partition, stored, () => commitStored(partition, last, highWatermark), (error) => {
+      // only a stop while the database is down gets here: commit nothing, the records come again
+      log.warn("batch not stored; its offsets stay uncommitted", { partition, error });
+    });
   };
 
   // A stop first lets the partition batches in hand finish (stored, then offsets committed), and
   // takes no new ones; only then does it leave the group. Disconnecting first would leave stored
   // records with uncommitted offsets (harmless, they would be skipped, but not a clean stop).
-  let stopping = false;
-  const inFlight = new Set<Promise<void>>();
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
@@ -166,7 +192,8 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     consumer,
     async stop() {
       stopping = true;
-      await Promise.allSettled([...inFlight]);
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await commits.settled();
       await consumer.disconnect();
     },
   };

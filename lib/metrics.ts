@@ -74,7 +74,8 @@ function computedGauge(registry: Registry, name: string, help: string, read: () 
 
 /**
  * Registers process metrics under their standard Prometheus names: CPU seconds (user, system,
- * total), resident memory, start time, and the V8 heap (`deno_heap_*`).
+ * total), resident memory, start time, the V8 heap (`deno_heap_*`) and
+ * the memory of Buffers and ArrayBuffers (`deno_external_bytes`).
  */
 export function registerProcessMetrics(registry: Registry): void {
   const registers = [registry];
@@ -109,6 +110,12 @@ export function registerProcessMetrics(registry: Registry): void {
   );
   computedGauge(registry, "deno_heap_used_bytes", "V8 heap in use, in bytes.", () => Deno.memoryUsage().heapUsed);
   computedGauge(registry, "deno_heap_total_bytes", "V8 heap reserved, in bytes.", () => Deno.memoryUsage().heapTotal);
+  computedGauge(
+    registry,
+    "deno_external_bytes",
+    "Memory outside the V8 heap held by JavaScript objects (Buffers, ArrayBuffers), in bytes.",
+    () => Deno.memoryUsage().external,
+  );
 }
 
 /** The figures of a committed batch that {@link ConsumerMetrics.recordBatch} reads (a sink's `onBatch` gives them). */

@@ -224,6 +224,7 @@ Deno.test("registerProcessMetrics() reports CPU, memory and start time without a
   assert.ok(sample(first, "process_resident_memory_bytes")! > 0);
   assert.ok(sample(first, "deno_heap_used_bytes")! > 0);
   assert.ok(sample(first, "deno_heap_total_bytes")! >= sample(first, "deno_heap_used_bytes")!);
+  assert.ok(sample(first, "deno_external_bytes")! > 0);
   const start = sample(first, "process_start_time_seconds")!;
   assert.ok(Math.abs(start - Date.now() / 1000) < 24 * 3600, `start time ${start}`);
   const cpu = sample(first, "process_cpu_seconds_total")!;

@@ -7,8 +7,9 @@
  * `batchSize` records or its oldest record has waited `batchWaitMs`. Up to `writers` batches are
  * written at once, each in its own transaction on its own connection, so the database works on one
  * while the other commits; records keep being validated meanwhile. Two batches in flight never
- * hold the same partition: the consumer submits a partition's next records only after its previous
- * ones were committed, so each partition's offsets are still committed in order, after its COMMIT.
+ * hold the same partition: a submission waits while an earlier one of its partition is being
+ * written, so a partition's (and hence a customer's) records are committed in order, one
+ * transaction after the other, and the episode tracker sees each customer's readings in order.
  *
  * Database failures never lose or skip a record: connection-level errors are retried with
  * exponential backoff until they succeed (the sink reports itself not ready meanwhile); a batch
@@ -106,6 +107,8 @@ interface QueuedReading extends StoredReading {
 }
 
 interface Pending {
+  /** The `topic:partition` keys of its records. */
+  partitions: string[];
   readings: QueuedReading[];
   deadLetters: DeadLetter[];
   waiters: Waiter[];
@@ -113,7 +116,14 @@ interface Pending {
   reasons: Record<string, number>;
 }
 
-const emptyPending = (): Pending => ({ readings: [], deadLetters: [], waiters: [], records: 0, reasons: {} });
+const emptyPending = (): Pending => ({
+  partitions: [],
+  readings: [],
+  deadLetters: [],
+  waiters: [],
+  records: 0,
+  reasons: {},
+});
 
 /**
  * Whether a database error is about the data (SQLSTATE class 22 data exception or 23 integrity
@@ -142,6 +152,8 @@ export class Sink {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing = 0;
   #writingRecords = 0;
+  /** Partitions with records in a batch being written, by `topic:partition` key. */
+  readonly #busy = new Set<string>();
   #failingWriters = 0;
   #writtenListeners: (() => void)[] = [];
   #ready = true;
@@ -190,7 +202,13 @@ export class Sink {
     if (records.length === 0) return Promise.resolve();
     const p = emptyPending();
     const validate = this.#o.validate;
+    let last: SinkRecord | undefined;
     for (const record of records) {
+      if (last === undefined || record.partition !== last.partition || record.topic !== last.topic) {
+        const key = `${record.topic}:${record.partition}`;
+        if (!p.partitions.includes(key)) p.partitions.push(key);
+        last = record;
+      }
       const verdict = validate(record.value);
       if (verdict.ok) {
         p.readings.push({ ...verdict.reading, partition: record.partition, offset: record.offset, source: record });
@@ -234,29 +252,41 @@ export class Sink {
   #kick(due = false): void {
     if (this.#writing >= this.#o.writers || this.#queue.length === 0) return;
     if (!due && this.#queued < this.#o.batchSize) return;
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
-    // one transaction: whole submissions, oldest first, until the batch is full
+    // one transaction: whole submissions, oldest first, until the batch is full; a submission
+    // whose partition is being written waits, and so do the later ones of that partition
     const p = emptyPending();
-    while (this.#queue.length > 0 && p.records < this.#o.batchSize) {
-      const next = this.#queue.shift()!;
+    const blocked = new Set<string>();
+    const rest: Pending[] = [];
+    for (const next of this.#queue) {
+      if (p.records >= this.#o.batchSize || next.partitions.some((k) => this.#busy.has(k) || blocked.has(k))) {
+        for (const k of next.partitions) blocked.add(k);
+        rest.push(next);
+        continue;
+      }
+      for (const k of next.partitions) if (!p.partitions.includes(k)) p.partitions.push(k);
       for (const r of next.readings) p.readings.push(r);
       for (const d of next.deadLetters) p.deadLetters.push(d);
       for (const w of next.waiters) p.waiters.push(w);
       for (const [code, n] of Object.entries(next.reasons)) p.reasons[code] = (p.reasons[code] ?? 0) + n;
       p.records += next.records;
     }
+    if (p.records === 0) return; // all wait for partitions being written: the end of a write kicks again
+    this.#queue = rest;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
     this.#queued -= p.records;
     this.#writing++;
     this.#writingRecords += p.records;
+    for (const k of p.partitions) this.#busy.add(k);
     this.#write(p).then(
       () => p.waiters.forEach((w) => w.resolve()),
       (error) => p.waiters.forEach((w) => w.reject(error)),
     ).finally(() => {
       this.#writing--;
       this.#writingRecords -= p.records;
+      for (const k of p.partitions) this.#busy.delete(k);
       for (const listener of this.#writtenListeners.splice(0)) listener();
       // what is left: write now if a batch is full, or if its wait ran out meanwhile
       if (this.#queue.length === 0) return;

@@ -202,8 +202,11 @@ class GatedStore extends FakeStore {
   open = 0;
   mostOpen = 0;
   gates: (() => void)[] = [];
+  /** The readings of each write, in the order the writes started. */
+  started: StoredReading[][] = [];
 
   override async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult> {
+    this.started.push(readings);
     this.open++;
     this.mostOpen = Math.max(this.mostOpen, this.open);
     await new Promise<void>((resolve) => this.gates.push(resolve));
@@ -320,4 +323,30 @@ Deno.test("Sink is ready again when a write that failed on the connection ends i
   await assert.rejects(s.submit([record(0, 0, reading(1))]), /value out of range/);
   assert.equal(calls, 3); // the connection failure, the refused reading, the refused dead letter
   assert.equal(s.ready, true);
+});
+
+Deno.test("Sink never writes a partition in two transactions at once; its later submissions wait, in order", async () => {
+  const store = new GatedStore();
+  const s = sink(store, { batchSize: 2, batchWaitMs: 60_000, writers: 2 });
+  // partition 0 three times, then partition 1: the second writer must take partition 1, not 0's next
+  const done = [
+    s.submit([record(0, 0, reading(1)), record(0, 1, reading(2))]),
+    s.submit([record(0, 2, reading(3)), record(0, 3, reading(4))]),
+    s.submit([record(0, 4, reading(5)), record(0, 5, reading(6))]),
+    s.submit([record(1, 0, reading(7)), record(1, 1, reading(8))]),
+  ];
+  await store.waiting(2);
+  await new Promise((r) => setTimeout(r, 5)); // room for a write that should not start
+  assert.equal(store.open, 2);
+  const partitionsOf = (readings: StoredReading[]) => [...new Set(readings.map((r) => r.partition))];
+  assert.deepEqual(store.started.map(partitionsOf), [[0], [1]]);
+  while (store.gates.length > 0 || store.open > 0) {
+    store.gates.shift()?.();
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(done);
+  // partition 0's batches went one after the other, in offset order
+  const offsets0 = store.started.filter((w) => partitionsOf(w)[0] === 0).map((w) => w.map((r) => r.offset));
+  assert.deepEqual(offsets0, [["0", "1"], ["2", "3"], ["4", "5"]]);
+  assert.equal(s.pending, 0);
 });
