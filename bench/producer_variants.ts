@@ -3,12 +3,13 @@
  * What kafkajs itself can send from one Deno process, without the simulator: the same messages the
  * producer script sends (pre-generated, not timed), sent with the publisher's settings (idempotent,
  * acks=all, one request in flight) in requests of `--batch-sizes` messages, with gzip or without
- * compression. Splits the producer's cost between generating messages and kafkajs' encoding, and
- * gives the evidence behind the producer proposals in docs/performance.md.
+ * compression, keys and values as strings or (`--buffers`) as Buffers, with kafkajs' own encoder or
+ * (`--fast-encoder`) lib/kafkajs_encoder.ts. Splits the producer's cost between generating messages
+ * and kafkajs' encoding, and gives the evidence behind the producer section of docs/performance.md.
  *
  * ```sh
  * deno run --allow-net=127.0.0.1:9092 --ignore-env bench/producer_variants.ts \
- *   --messages 300000 --batch-sizes 2000,10000 --compression gzip,none
+ *   --messages 300000 --batch-sizes 2000,10000 --compression gzip,none --buffers --fast-encoder
  * ```
  *
  * @module

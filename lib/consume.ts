@@ -157,7 +157,9 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     // back-pressure: wait while the sink holds enough (heartbeating: the database may be down)
     while (sink.pending >= maxPending && isRunning() && !isStale() && !stopping) {
-      await Promise.race([sink.written(), new Promise((r) => setTimeout(r, 1_000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([sink.written(), new Promise((r) => timer = setTimeout(r, 1_000))]);
+      clearTimeout(timer);
       await heartbeat().catch(() => {});
     }
     if (!isRunning() || isStale() || stopping) return;
