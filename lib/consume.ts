@@ -9,8 +9,8 @@
  * commits of a partition run in a chain, each after its own batch and every earlier batch of the
  * partition are committed in the database, so a committed offset never passes a record that is
  * not stored (the sink's writers may finish batches out of order). At most `maxPendingRecords`
- * records wait in the sink: past that, the handler waits (back-pressure, which also bounds
- * memory). A batch the sink could not store (only on a stop while the database is down) breaks
+ * records and `maxPendingBytes` bytes wait in the sink: past that, the handler waits
+ * (back-pressure, which also bounds memory). A batch the sink could not store (only on a stop while the database is down) breaks
  * its partition's chain: nothing later of that partition is committed by this process.
  *
  * Requires `--allow-net=<brokers>` (kafkajs) and whatever the sink's store needs.
@@ -59,6 +59,11 @@ export interface ConsumeOptions {
    * stops fetching (default 15,000).
    */
   maxPendingRecords?: number;
+  /**
+   * Most key and value bytes accepted from Kafka and not yet committed before the consumer stops
+   * fetching (default 32 MiB): bounds memory when records are large (hostile ones included).
+   */
+  maxPendingBytes?: number;
   /** Testing only: ms to pause between the database commit and the offset commit (0 = never). */
   pauseAfterDbCommitMs?: number;
 }
@@ -125,6 +130,7 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
   /** Handlers running. */
   const inFlight = new Set<Promise<void>>();
   const maxPending = options.maxPendingRecords ?? 15_000;
+  const maxPendingBytes = options.maxPendingBytes ?? 32 * 1024 * 1024;
   /** Offset commits waiting for the database, in order per partition. */
   const commits = new CommitChains();
 
@@ -156,7 +162,8 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     const { batch, heartbeat, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     // back-pressure: wait while the sink holds enough (heartbeating: the database may be down)
-    while (sink.pending >= maxPending && isRunning() && !isStale() && !stopping) {
+    const full = () => sink.pending >= maxPending || sink.pendingBytes >= maxPendingBytes;
+    while (full() && isRunning() && !isStale() && !stopping) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([sink.written(), new Promise((r) => timer = setTimeout(r, 1_000))]);
       clearTimeout(timer);

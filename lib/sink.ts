@@ -113,6 +113,8 @@ interface Pending {
   deadLetters: DeadLetter[];
   waiters: Waiter[];
   records: number;
+  /** Key and value bytes of its records. */
+  bytes: number;
   reasons: Record<string, number>;
 }
 
@@ -122,6 +124,7 @@ const emptyPending = (): Pending => ({
   deadLetters: [],
   waiters: [],
   records: 0,
+  bytes: 0,
   reasons: {},
 });
 
@@ -152,6 +155,8 @@ export class Sink {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing = 0;
   #writingRecords = 0;
+  #queuedBytes = 0;
+  #writingBytes = 0;
   /** Partitions with records in a batch being written, by `topic:partition` key. */
   readonly #busy = new Set<string>();
   #failingWriters = 0;
@@ -182,6 +187,11 @@ export class Sink {
     return this.#queued + this.#writingRecords;
   }
 
+  /** Key and value bytes of the records accepted but not yet committed. */
+  get pendingBytes(): number {
+    return this.#queuedBytes + this.#writingBytes;
+  }
+
   /**
    * Resolves after a batch being written (or the next one) has been committed or has failed;
    * at once when nothing is queued. Callers use it for back-pressure.
@@ -209,6 +219,7 @@ export class Sink {
         if (!p.partitions.includes(key)) p.partitions.push(key);
         last = record;
       }
+      p.bytes += (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0);
       const verdict = validate(record.value);
       if (verdict.ok) {
         p.readings.push({ ...verdict.reading, partition: record.partition, offset: record.offset, source: record });
@@ -227,6 +238,7 @@ export class Sink {
   #enqueue(p: Pending): void {
     this.#queue.push(p);
     this.#queued += p.records;
+    this.#queuedBytes += p.bytes;
     if (this.#queued >= this.#o.batchSize) this.#kick();
     else this.#armTimer();
   }
@@ -269,6 +281,7 @@ export class Sink {
       for (const w of next.waiters) p.waiters.push(w);
       for (const [code, n] of Object.entries(next.reasons)) p.reasons[code] = (p.reasons[code] ?? 0) + n;
       p.records += next.records;
+      p.bytes += next.bytes;
     }
     if (p.records === 0) return; // all wait for partitions being written: the end of a write kicks again
     this.#queue = rest;
@@ -277,8 +290,10 @@ export class Sink {
       this.#timer = undefined;
     }
     this.#queued -= p.records;
+    this.#queuedBytes -= p.bytes;
     this.#writing++;
     this.#writingRecords += p.records;
+    this.#writingBytes += p.bytes;
     for (const k of p.partitions) this.#busy.add(k);
     this.#write(p).then(
       () => p.waiters.forEach((w) => w.resolve()),
@@ -286,6 +301,7 @@ export class Sink {
     ).finally(() => {
       this.#writing--;
       this.#writingRecords -= p.records;
+      this.#writingBytes -= p.bytes;
       for (const k of p.partitions) this.#busy.delete(k);
       for (const listener of this.#writtenListeners.splice(0)) listener();
       // what is left: write now if a batch is full, or if its wait ran out meanwhile

@@ -350,3 +350,26 @@ Deno.test("Sink never writes a partition in two transactions at once; its later 
   assert.deepEqual(offsets0, [["0", "1"], ["2", "3"], ["4", "5"]]);
   assert.equal(s.pending, 0);
 });
+
+Deno.test("Sink.pendingBytes counts the key and value bytes accepted and not yet committed", async () => {
+  const store = new GatedStore();
+  const s = sink(store, { batchSize: 2, batchWaitMs: 60_000, writers: 1 });
+  const first = [record(0, 0, reading(1)), record(0, 1, "x".repeat(1000))];
+  const second = [record(1, 0, null)];
+  const bytesOf = (rs: SinkRecord[]) =>
+    rs.reduce((n, r) => n + (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0), 0);
+  const a = s.submit(first);
+  const b = s.submit(second);
+  await store.waiting(1);
+  assert.equal(s.pendingBytes, bytesOf(first) + bytesOf(second)); // one batch writing, one queued
+  assert.ok(s.pendingBytes > 1000);
+  store.gates.shift()!();
+  await a;
+  await new Promise((r) => setTimeout(r, 1)); // the write's bookkeeping runs after its waiters
+  assert.equal(s.pendingBytes, bytesOf(second));
+  const closed = s.close(); // writes the queued one
+  await store.waiting(1);
+  store.gates.shift()!();
+  await Promise.all([b, closed]);
+  assert.equal(s.pendingBytes, 0);
+});
