@@ -10,8 +10,9 @@
  * partition are committed in the database, so a committed offset never passes a record that is
  * not stored (the sink's writers may finish batches out of order). At most `maxPendingRecords`
  * records and `maxPendingBytes` bytes wait in the sink: past that, the handler waits
- * (back-pressure, which also bounds memory). A batch the sink could not store (only on a stop while the database is down) breaks
- * its partition's chain: nothing later of that partition is committed by this process.
+ * (back-pressure, which also bounds memory). A batch the sink could not store (only on a stop
+ * while the database is down) breaks its partition's chain: nothing later of that partition is
+ * committed by this process.
  *
  * Requires `--allow-net=<brokers>` (kafkajs) and whatever the sink's store needs.
  *
