@@ -6,13 +6,14 @@
  * lib (docs/performance.md has the figures it gave):
  *
  * - `--mode blocking`: `eachBatch` awaits the database COMMIT, so kafkajs fetches nothing while a
- *   batch is written (lib/consume.ts until 2026-11-25 21:20 UTC);
+ *   batch is written (lib/consume.ts before 2026-11-26 04:00 UTC);
  * - `--mode pipelined`: `eachBatch` returns as soon as the records are queued in the sink and
- *   commits each partition's offset when the sink has committed its records (still only after
- *   the database COMMIT); the fetch loop waits only while more than `--max-pending` records are
- *   queued (back-pressure, which also bounds memory) — what lib/consume.ts does since;
- * - `--max-bytes-per-partition`: kafkajs' fetch size per partition (compressed bytes; lib used
- *   1 MiB, now 512 KiB).
+ *   commits each batch's offset when the sink has committed its records (only after the database
+ *   COMMIT, but without lib's per-partition ordering: lib/consume.ts, pipelined since 2026-11-26,
+ *   commits a partition's offsets in order through lib/commit_chain.ts); the fetch loop waits
+ *   while more than `--max-pending` records are queued (back-pressure, which also bounds memory);
+ * - `--max-bytes-per-partition`: kafkajs' fetch size per partition (compressed bytes; lib's
+ *   `--fetch-bytes`, default 64 KiB).
  *
  * It drains an already filled topic (e.g. one left by `deno task bench --skip sink,...`, or filled
  * with `deno task producer --count 1000000 --start 2026-01-01T00:00:00Z --rate 100000`) into a
