@@ -347,6 +347,50 @@ integrationTest(
   180_000,
 );
 
+/** The partitions of a consumer's last "joined group" log line, or undefined before it joined. */
+function lastJoin(c: Child): string | undefined {
+  return [...c.stderr().matchAll(/"msg":"joined group".*"partitions":\[([\d,]*)\]/g)].map((m) => m[1]).at(-1);
+}
+
+integrationTest(
+  "a member joining and another leaving gracefully under live load loses and doubles nothing",
+  async () => {
+    // the pipelined consumer returns from a batch before it is stored, so a rebalance no longer waits
+    // for the old owner's writes: the new owner re-reads from the committed offset meanwhile
+    await using db = await testDatabase();
+    await using topic = testTopic();
+    const run = liveRun({ seed: 16, count: 30_000, rate: 3_000, customers: 24 });
+    const messages = simulate(run);
+    const producer = await startProducer(topic.name, run);
+    const group = uniqueName("rebalance");
+    await using a = await consumer(db, topic, group);
+    await waitUntil("the first member to take every partition", () => Promise.resolve(lastJoin(a) === "0,1,2,3,4,5"));
+    await waitUntil("some rows", async () => (await total(db)) > 3_000, 30_000);
+    await using b = await consumer(db, topic, group);
+    await waitUntil("both members to share the partitions", () => {
+      const la = lastJoin(a), lb = lastJoin(b);
+      return Promise.resolve(
+        la !== undefined && lb !== undefined && la !== "" && lb !== "" &&
+          la.split(",").length + lb.split(",").length === 6,
+      );
+    }, 60_000);
+    await waitUntil("more rows", async () => (await total(db)) > 15_000, 60_000);
+    a.kill("SIGTERM");
+    assert.equal((await a.status).code, 0, a.stderr());
+    await waitUntil(
+      "the second member to take every partition",
+      () => Promise.resolve(lastJoin(b) === "0,1,2,3,4,5"),
+      60_000,
+    );
+    assert.equal((await producer.status).code, 0, producer.stderr());
+    await waitUntil("everything stored", async () => (await total(db)) >= run.count, 90_000);
+    b.kill("SIGTERM");
+    assert.equal((await b.status).code, 0, b.stderr());
+    await verify("2 consumers: one joins, one leaves (SIGTERM) under load", db, topic, messages);
+  },
+  180_000,
+);
+
 integrationTest(
   "SIGTERM makes the producer flush what it accepted and the consumer commit its last batch; both exit 0 promptly",
   async () => {
