@@ -132,6 +132,7 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
   const inFlight = new Set<Promise<void>>();
   const maxPending = options.maxPendingRecords ?? 15_000;
   const maxPendingBytes = options.maxPendingBytes ?? 32 * 1024 * 1024;
+  const sinkFull = () => sink.pending >= maxPending || sink.pendingBytes >= maxPendingBytes;
   /** Offset commits waiting for the database, in order per partition. */
   const commits = new CommitChains();
 
@@ -163,8 +164,7 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     const { batch, heartbeat, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     // back-pressure: wait while the sink holds enough (heartbeating: the database may be down)
-    const full = () => sink.pending >= maxPending || sink.pendingBytes >= maxPendingBytes;
-    while (full() && isRunning() && !isStale() && !stopping) {
+    while (sinkFull() && isRunning() && !isStale() && !stopping) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([sink.written(), new Promise((r) => timer = setTimeout(r, 1_000))]);
       clearTimeout(timer);

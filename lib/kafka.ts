@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { installFastEncoder } from "./kafkajs_encoder.ts";
 import process from "node:process";
 import { Kafka, type KafkaMessage, type LogEntry, logLevel as KafkaLogLevel } from "kafkajs";
+import { installFastEncoder } from "./kafkajs_encoder.ts";
 import type { Logger } from "./log.ts";
 import type { SinkRecord } from "./sink.ts";
 

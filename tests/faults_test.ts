@@ -311,6 +311,27 @@ integrationTest("a Kafka broker restart during production and consumption loses 
   await verify("Kafka broker restarted mid-run", db, topic, messages);
 }, 240_000);
 
+/** The partitions of a consumer's last "joined group" log line, or undefined before it joined. */
+function lastJoin(c: Child): string | undefined {
+  return [...c.stderr().matchAll(/"msg":"joined group".*"partitions":\[([\d,]*)\]/g)].map((m) => m[1]).at(-1);
+}
+
+/** Waits until two group members' latest assignments are both non-empty and cover the 6 partitions. */
+function waitForSharing(a: Child, b: Child): Promise<void> {
+  return waitUntil("both members to share the partitions", () => {
+    const la = lastJoin(a), lb = lastJoin(b);
+    return Promise.resolve(
+      la !== undefined && lb !== undefined && la !== "" && lb !== "" &&
+        la.split(",").length + lb.split(",").length === 6,
+    );
+  }, 60_000);
+}
+
+/** Waits until a member's latest assignment is every partition. */
+function waitForAllPartitions(c: Child, what: string): Promise<void> {
+  return waitUntil(what, () => Promise.resolve(lastJoin(c) === "0,1,2,3,4,5"), 60_000);
+}
+
 integrationTest(
   "two consumers in one group: when one is killed its partitions move to the other and nothing is lost or doubled",
   async () => {
@@ -322,22 +343,11 @@ integrationTest(
     const group = uniqueName("pair");
     await using a = await consumer(db, topic, group);
     await using b = await consumer(db, topic, group);
-    await waitUntil("both members to share the partitions", () => {
-      const joins = (s: string) => [...s.matchAll(/"msg":"joined group".*"partitions":\[([\d,]*)\]/g)].map((m) => m[1]);
-      const la = joins(a.stderr()).at(-1), lb = joins(b.stderr()).at(-1);
-      return Promise.resolve(
-        la !== undefined && lb !== undefined && la !== "" && lb !== "" &&
-          la.split(",").length + lb.split(",").length === 6,
-      );
-    }, 60_000);
+    await waitForSharing(a, b);
     await waitUntil("some rows", async () => (await total(db)) > 3_000, 30_000);
     a.kill("SIGKILL");
     await a.status;
-    await waitUntil(
-      "the survivor to take every partition",
-      () => Promise.resolve(/"msg":"joined group".*"partitions":\[0,1,2,3,4,5\]/.test(b.stderr())),
-      60_000,
-    );
+    await waitForAllPartitions(b, "the survivor to take every partition");
     assert.equal((await producer.status).code, 0, producer.stderr());
     await waitUntil("everything stored", async () => (await total(db)) >= run.count, 90_000);
     b.kill("SIGTERM");
@@ -346,11 +356,6 @@ integrationTest(
   },
   180_000,
 );
-
-/** The partitions of a consumer's last "joined group" log line, or undefined before it joined. */
-function lastJoin(c: Child): string | undefined {
-  return [...c.stderr().matchAll(/"msg":"joined group".*"partitions":\[([\d,]*)\]/g)].map((m) => m[1]).at(-1);
-}
 
 integrationTest(
   "a member joining and another leaving gracefully under live load loses and doubles nothing",
@@ -364,24 +369,14 @@ integrationTest(
     const producer = await startProducer(topic.name, run);
     const group = uniqueName("rebalance");
     await using a = await consumer(db, topic, group);
-    await waitUntil("the first member to take every partition", () => Promise.resolve(lastJoin(a) === "0,1,2,3,4,5"));
+    await waitForAllPartitions(a, "the first member to take every partition");
     await waitUntil("some rows", async () => (await total(db)) > 3_000, 30_000);
     await using b = await consumer(db, topic, group);
-    await waitUntil("both members to share the partitions", () => {
-      const la = lastJoin(a), lb = lastJoin(b);
-      return Promise.resolve(
-        la !== undefined && lb !== undefined && la !== "" && lb !== "" &&
-          la.split(",").length + lb.split(",").length === 6,
-      );
-    }, 60_000);
+    await waitForSharing(a, b);
     await waitUntil("more rows", async () => (await total(db)) > 15_000, 60_000);
     a.kill("SIGTERM");
     assert.equal((await a.status).code, 0, a.stderr());
-    await waitUntil(
-      "the second member to take every partition",
-      () => Promise.resolve(lastJoin(b) === "0,1,2,3,4,5"),
-      60_000,
-    );
+    await waitForAllPartitions(b, "the second member to take every partition");
     assert.equal((await producer.status).code, 0, producer.stderr());
     await waitUntil("everything stored", async () => (await total(db)) >= run.count, 90_000);
     b.kill("SIGTERM");
