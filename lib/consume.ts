@@ -22,7 +22,7 @@ import type { Consumer, EachBatchPayload } from "kafkajs";
 import type { Kafka } from "./kafka.ts";
 import { toSinkRecord } from "./kafka.ts";
 import type { Logger } from "./log.ts";
-import type { Sink } from "./sink.ts";
+import type { Sink, SinkRecord } from "./sink.ts";
 import { CommitChains } from "./commit_chain.ts";
 
 /** Options of {@link startConsumer}. */
@@ -160,9 +160,33 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     options.onLag?.(partition, Number(lag < 0n ? 0n : lag));
   };
 
+  /**
+   * The heartbeat of the latest batch, for the sink to call while it retries a failing database.
+   * kafkajs' heartbeat closes over its whole batch: holding one per queued submission would keep
+   * every queued batch's messages alive until its commit, so the sink gets this one instead.
+   */
+  let latestHeartbeat: (() => Promise<void>) | undefined;
+  const keepAlive = () => latestHeartbeat?.() ?? Promise.resolve();
+
+  /** Queues the offset commit of `partition` past `last`, after the sink stored the batch. */
+  const queueCommit = (partition: number, stored: Promise<void>, last: string, highWatermark: string) => {
+    // a function of its own, so that these closures hold three strings and not the batch
+    commits.add(partition, stored, () => commitStored(partition, last, highWatermark), (error) => {
+      // only a stop while the database is down gets here: commit nothing, the records come again
+      log.warn("batch not stored; its offsets stay uncommitted", { partition, error });
+    });
+  };
+
   const eachBatch = async (payload: EachBatchPayload) => {
     const { batch, heartbeat, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    latestHeartbeat = heartbeat;
+    // validated now, so that kafkajs' messages can go while the records wait for room
+    const { topic: batchTopic, partition, highWatermark, messages } = batch;
+    const records = new Array<SinkRecord>(messages.length);
+    for (let i = 0; i < messages.length; i++) records[i] = toSinkRecord(batchTopic, partition, messages[i]!);
+    const last = messages[messages.length - 1]!.offset;
+    const prepared = sink.prepare(records);
     // back-pressure: wait while the sink holds enough (heartbeating: the database may be down)
     while (sinkFull() && isRunning() && !isStale() && !stopping) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -171,16 +195,10 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
       await heartbeat().catch(() => {});
     }
     if (!isRunning() || isStale() || stopping) return;
-    const records = batch.messages.map((m) => toSinkRecord(batch.topic, batch.partition, m));
-    const stored = sink.submit(records, heartbeat);
-    const last = batch.messages[batch.messages.length - 1]!.offset;
+    const stored = sink.submit(prepared, keepAlive);
     // kafkajs fetches from past here next; with autoCommit off, resolving commits nothing
     payload.resolveOffset(last);
-    const { partition, highWatermark } = batch;
-    commits.add(partition, stored, () => commitStored(partition, last, highWatermark), (error) => {
-      // only a stop while the database is down gets here: commit nothing, the records come again
-      log.warn("batch not stored; its offsets stay uncommitted", { partition, error });
-    });
+    queueCommit(partition, stored, last, highWatermark);
   };
 
   // A stop first lets the partition batches in hand finish (stored, then offsets committed), and

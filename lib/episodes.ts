@@ -139,6 +139,9 @@ function severityOf(kind: EpisodeKind, peak: number): Severity {
     : "warning";
 }
 
+/** What {@link CustomerDetector.feed} returns for the (many) readings that cause no event. */
+const NO_EVENTS: readonly AlertEvent[] = Object.freeze([]);
+
 /**
  * The detector of one customer. Feed it that customer's readings in time order; older or equal
  * timestamps than the last one fed are ignored (a redelivery), so feeding twice changes nothing.
@@ -177,11 +180,12 @@ export class CustomerDetector {
   }
 
   /** Feeds one reading; returns the events it causes (usually none). */
-  feed(beat: Beat): AlertEvent[] {
-    if (beat.atMs <= this.#lastAtMs) return [];
+  feed(beat: Beat): readonly AlertEvent[] {
+    if (beat.atMs <= this.#lastAtMs) return NO_EVENTS;
     this.#lastAtMs = beat.atMs;
     const side = sideOf(beat.heartRate);
-    const events: AlertEvent[] = [];
+    // most readings cause nothing: no array for them (this runs for every reading)
+    let events: AlertEvent[] | undefined;
     const open = this.#open;
     if (open !== null) {
       if (side === open.kind) {
@@ -193,21 +197,21 @@ export class CustomerDetector {
           ? Math.min(open.peak, beat.heartRate)
           : Math.max(open.peak, beat.heartRate);
         open.severity = severityOf(open.kind, open.peak);
-        return events;
+        return events ?? NO_EVENTS;
       }
-      if (++this.#run!.gap < this.#s.endAfterNormal) return events;
+      if (++this.#run!.gap < this.#s.endAfterNormal) return events ?? NO_EVENTS;
       open.endedAt = open.lastAt;
       open.closedAt = beat.at;
-      events.push({ type: "close", alert: { ...open } });
+      events = [{ type: "close", alert: { ...open } }];
       this.#open = null;
       this.#run = null;
-      if (side === null) return events;
+      if (side === null) return events ?? NO_EVENTS;
       // an opposite-side reading ended it: it may start a run of its own below
     }
     const run = this.#run;
     if (side === null) {
       if (run !== null && ++run.gap >= this.#s.endAfterNormal) this.#run = null;
-      return events;
+      return events ?? NO_EVENTS;
     }
     if (run === null || run.kind !== side) {
       this.#run = { kind: side, start: beat, last: beat, count: 1, peak: beat.heartRate, gap: 0 };
@@ -234,9 +238,9 @@ export class CustomerDetector {
         readings: r.count,
         severity: severityOf(r.kind, r.peak),
       };
-      events.push({ type: "open", alert: { ...this.#open } });
+      (events ??= []).push({ type: "open", alert: { ...this.#open } });
     }
-    return events;
+    return events ?? NO_EVENTS;
   }
 }
 
@@ -349,15 +353,18 @@ export class EpisodeTracker {
     const events: AlertEvent[] = [];
     for (const [customerId, list] of byCustomer) {
       const detector = this.#detectors.get(customerId)!;
-      const touched = new Map<string, Alert>();
+      let touched: Map<string, Alert> | undefined; // most customers have no episode: no map for them
       for (const r of list) {
         const before = detector.open;
         for (const e of detector.feed({ atMs: r.recordedAtMs, at: r.recordedAt, heartRate: r.heartRate })) {
           events.push(e);
-          touched.set(e.alert.startedAt + e.alert.kind, e.alert);
+          (touched ??= new Map()).set(e.alert.startedAt + e.alert.kind, e.alert);
         }
-        if (before !== null && detector.open === before) touched.set(before.startedAt + before.kind, { ...before });
+        if (before !== null && detector.open === before) {
+          (touched ??= new Map()).set(before.startedAt + before.kind, { ...before });
+        }
       }
+      if (touched === undefined) continue;
       const open = detector.open;
       if (open !== null && touched.has(open.startedAt + open.kind)) {
         touched.set(open.startedAt + open.kind, { ...open });

@@ -60,6 +60,65 @@ export const DELAY_SECONDS_BUCKETS: readonly number[] = [
   3600,
 ];
 
+/**
+ * A histogram that takes a whole batch of observations at once, for the per-reading delay: one
+ * pass over plain numbers per batch, where prom-client's `observe()` allocates a label set and a
+ * closure for every value (for every reading, at 100,000 a second). Scraped like prom-client's.
+ */
+class BatchHistogram {
+  readonly name: string;
+  readonly help: string;
+  readonly type = "histogram" as const;
+  readonly aggregator = "sum" as const;
+  readonly #bounds: readonly number[];
+  readonly #counts: Float64Array;
+  #sum = 0;
+  #count = 0;
+
+  constructor(registry: Registry, name: string, help: string, bounds: readonly number[]) {
+    this.name = name;
+    this.help = help;
+    this.#bounds = bounds;
+    this.#counts = new Float64Array(bounds.length);
+    registry.registerMetric(this as unknown as Histogram);
+  }
+
+  /** Observes `f(x)` for each `x` of `xs`. */
+  observeEach(xs: readonly number[], f: (x: number) => number): void {
+    const bounds = this.#bounds, counts = this.#counts;
+    for (const x of xs) {
+      const v = f(x);
+      if (!Number.isFinite(v)) continue;
+      this.#sum += v;
+      this.#count++;
+      for (let b = 0; b < bounds.length; b++) {
+        if (v <= bounds[b]!) {
+          counts[b]!++;
+          break;
+        }
+      }
+    }
+  }
+
+  get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    let cumulative = 0;
+    for (let b = 0; b < this.#bounds.length; b++) {
+      cumulative += this.#counts[b]!;
+      values.push({ labels: { le: this.#bounds[b]! }, value: cumulative, metricName: `${this.name}_bucket` });
+    }
+    values.push({ labels: { le: "+Inf" }, value: this.#count, metricName: `${this.name}_bucket` });
+    values.push({ labels: {}, value: this.#sum, metricName: `${this.name}_sum` });
+    values.push({ labels: {}, value: this.#count, metricName: `${this.name}_count` });
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
+  }
+
+  reset(): void {
+    this.#counts.fill(0);
+    this.#sum = this.#count = 0;
+  }
+}
+
 /** Registers a gauge whose value is read at each scrape. */
 function computedGauge(registry: Registry, name: string, help: string, read: () => number): void {
   new Gauge({
@@ -167,7 +226,7 @@ export class ConsumerMetrics {
   readonly #duplicates: Counter<"table">;
   readonly #batchSize: Histogram;
   readonly #writeSeconds: Histogram;
-  readonly #delaySeconds: Histogram;
+  readonly #delaySeconds: BatchHistogram;
   readonly #lag: Gauge<"partition">;
   readonly #retries: Counter;
   readonly #outages: Counter;
@@ -216,12 +275,12 @@ export class ConsumerMetrics {
       buckets: [...WRITE_SECONDS_BUCKETS],
       registers,
     });
-    this.#delaySeconds = new Histogram({
-      name: `${p}end_to_end_delay_seconds`,
-      help: "Time from a reading's own timestamp to its database commit, in seconds (backfills are large)",
-      buckets: [...DELAY_SECONDS_BUCKETS],
-      registers,
-    });
+    this.#delaySeconds = new BatchHistogram(
+      this.registry,
+      `${p}end_to_end_delay_seconds`,
+      "Time from a reading's own timestamp to its database commit, in seconds (backfills are large)",
+      DELAY_SECONDS_BUCKETS,
+    );
     this.#lag = new Gauge({
       name: `${p}lag_messages`,
       help: "Messages behind the partition's high watermark after the last committed batch, per assigned partition",
@@ -298,7 +357,7 @@ export class ConsumerMetrics {
     this.#batchSize.observe(stats.records);
     this.#writeSeconds.observe(stats.writeMs / 1000);
     if (stats.retries > 0) this.#retries.inc(stats.retries);
-    for (const t of stats.readingTimesMs) this.#delaySeconds.observe(Math.max(0, (now - t) / 1000));
+    this.#delaySeconds.observeEach(stats.readingTimesMs, (t) => Math.max(0, (now - t) / 1000));
   }
 
   /** Records the partitions now assigned (the consumer's `onAssignment`); drops the others' lag. */

@@ -200,6 +200,9 @@ function parseCanonical(text: string): ParsedTimestamp | null {
   } else return null;
   const wholeMs = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMs;
   if (wholeMs >= LATEST_UTC_MS) return null;
+  // already canonical (what the simulator sends): keep the parsed string itself, one flat string,
+  // rather than a new one built of pieces (what the sink keeps per queued reading)
+  if (z === 90 && fracDigits === 6) return { epochMs: wholeMs + micros / 1000, iso: text };
   const micros6 = String(micros).padStart(6, "0");
   const iso = offsetMs === 0
     ? `${text.slice(0, 19)}.${micros6}Z`
@@ -272,6 +275,62 @@ function typeName(value: unknown): string {
   return typeof value;
 }
 
+/** Key bounds of {@link mayRepeatTopLevelKeys}: start and end of each key, reused across calls. */
+let keyBounds = new Int32Array(32);
+
+/**
+ * Whether a JSON text's top-level object may have a key twice: false means it has none; true
+ * means {@link duplicateTopLevelKeys} has to say which (a key with an escape counts as a repeat).
+ * Allocates nothing (this runs for every message), where {@link duplicateTopLevelKeys} builds the
+ * keys as strings. The text must be valid JSON whose top-level value is an object.
+ */
+export function mayRepeatTopLevelKeys(json: string): boolean {
+  let keys = 0;
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i + 1;
+      let escaped = false;
+      for (i++; i < json.length; i++) {
+        const d = json.charCodeAt(i);
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          i++;
+        } else if (d === 0x22) break;
+      }
+      if (depth !== 1) continue;
+      let j = i + 1;
+      while (j < json.length && isJsonSpace(json.charCodeAt(j))) j++;
+      if (json.charCodeAt(j) !== 0x3a /* : */) continue;
+      if (escaped) return true;
+      const end = i, length = end - start;
+      for (let k = 0; k < keys; k++) {
+        const s = keyBounds[2 * k]!;
+        if (keyBounds[2 * k + 1]! - s !== length) continue;
+        let same = true;
+        for (let m = 0; m < length; m++) {
+          if (json.charCodeAt(s + m) !== json.charCodeAt(start + m)) {
+            same = false;
+            break;
+          }
+        }
+        if (same) return true;
+      }
+      if (2 * keys + 2 > keyBounds.length) {
+        const grown = new Int32Array(keyBounds.length * 2);
+        grown.set(keyBounds);
+        keyBounds = grown;
+      }
+      keyBounds[2 * keys] = start;
+      keyBounds[2 * keys + 1] = end;
+      keys++;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
+    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
+  }
+  return false;
+}
+
 /**
  * Lists the keys of a JSON text's top-level object that appear more than once. `JSON.parse` keeps
  * the last of duplicated keys silently; the contract rejects such messages instead.
@@ -306,6 +365,8 @@ export function duplicateTopLevelKeys(json: string): string[] {
   }
   return dupes;
 }
+
+const NO_KEYS: readonly string[] = Object.freeze([]);
 
 function isJsonSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -418,7 +479,7 @@ export function createValidator(
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
       return reject("not_object", `message is JSON ${typeName(json)}, not an object`);
     }
-    const dupes = duplicateTopLevelKeys(text);
+    const dupes = mayRepeatTopLevelKeys(text) ? duplicateTopLevelKeys(text) : NO_KEYS;
     if (dupes.length > 0) {
       return {
         ok: false,

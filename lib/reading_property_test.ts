@@ -5,6 +5,8 @@ import {
   createValidator,
   CUSTOMER_ID_PATTERN,
   DEFAULT_LIMITS,
+  duplicateTopLevelKeys,
+  mayRepeatTopLevelKeys,
   parseTimestamp,
   REASON_CODES,
   type Verdict,
@@ -240,5 +242,31 @@ Deno.test("parseTimestamp()'s fast path agrees with the general parser on every 
       },
     ),
     { numRuns: 3000 },
+  );
+});
+
+Deno.test("mayRepeatTopLevelKeys() is false only when duplicateTopLevelKeys() finds none, and exact without escapes", () => {
+  // few distinct keys (escaped forms included) so that repeats are common; nested objects too
+  const key = fc.constantFrom("a", "b", "ab", "a\\u0062", '\\"', "\\\\", "é", "");
+  const value: fc.Arbitrary<string> = fc.letrec<{ v: string }>((tie) => ({
+    v: fc.oneof(
+      { depthSize: "small" },
+      fc.constantFrom("1", "null", '"x"', '"}{"', '"\\":"'),
+      fc.array(fc.tuple(key, tie("v")), { maxLength: 3 }).map((kv) =>
+        `{${kv.map(([k, v]) => `"${k}":${v}`).join(",")}}`
+      ),
+      fc.array(tie("v"), { maxLength: 3 }).map((vs) => `[${vs.join(",")}]`),
+    ),
+  })).v;
+  fc.assert(
+    fc.property(fc.array(fc.tuple(key, value), { maxLength: 8 }), (pairs) => {
+      const json = `{${pairs.map(([k, v]) => `"${k}" : ${v}`).join(",")}}`;
+      JSON.parse(json);
+      const dupes = duplicateTopLevelKeys(json);
+      const may = mayRepeatTopLevelKeys(json);
+      if (dupes.length > 0) assert.equal(may, true, json);
+      if (!pairs.some(([k]) => k.includes("\\"))) assert.equal(may, dupes.length > 0, json);
+    }),
+    { numRuns: 2000 },
   );
 });

@@ -7,6 +7,7 @@ import {
   DEFAULT_LIMITS,
   duplicateTopLevelKeys,
   isAnomalous,
+  mayRepeatTopLevelKeys,
   parseTimestamp,
   REASON_CODES,
   type ReasonCode,
@@ -221,6 +222,8 @@ Deno.test("createValidator() accepts timestamps with a zone and normalises them 
     { ts: "2025-06-01T12:00:00.1234567Z", iso: "2025-06-01T12:00:00.123456Z" },
     { ts: "2025-06-01T12:00:00.999999999Z", iso: "2025-06-01T12:00:00.999999Z" },
     { ts: "2025-06-01T13:00:00.000001+01:00", iso: "2025-06-01T12:00:00.000001Z" },
+    { ts: "2025-06-01T12:00:00.000001+00:00", iso: "2025-06-01T12:00:00.000001Z" },
+    { ts: "2025-06-01T12:00:00.000001-00:00", iso: "2025-06-01T12:00:00.000001Z" },
     { ts: "2024-02-29T12:00:00Z", iso: "2024-02-29T12:00:00.000000Z" },
     { ts: "2000-02-29T12:00:00Z", iso: "2000-02-29T12:00:00.000000Z" },
     { ts: "1970-01-01T00:00:00Z", iso: "1970-01-01T00:00:00.000000Z" },
@@ -569,7 +572,7 @@ Deno.test("parseTimestamp() accepts the edges of the representable range", async
   }
 });
 
-Deno.test("duplicateTopLevelKeys() lists only top-level keys that repeat", async (t) => {
+Deno.test("duplicateTopLevelKeys() lists only top-level keys that repeat, and mayRepeatTopLevelKeys() says whether any does", async (t) => {
   const rows: { json: string; dupes: string[] }[] = [
     { json: "{}", dupes: [] },
     { json: '{"a":1,"b":2}', dupes: [] },
@@ -585,11 +588,15 @@ Deno.test("duplicateTopLevelKeys() lists only top-level keys that repeat", async
     { json: '{"a":"}","a":"{"}', dupes: ["a"] },
     { json: ' {\n "a" :1,\t"a"\r\n: 2 } ', dupes: ["a"] },
     { json: '{"":1,"":2}', dupes: [""] },
+    // more keys than mayRepeatTopLevelKeys() has room for at first
+    { json: `{${Array.from({ length: 40 }, (_, i) => `"k${i}":${i}`).join(",")}}`, dupes: [] },
+    { json: `{${Array.from({ length: 40 }, (_, i) => `"k${i}":${i}`).join(",")},"k39":0}`, dupes: ["k39"] },
   ];
   for (const { json, dupes } of rows) {
     await t.step(`${json} has ${dupes.length === 0 ? "no duplicates" : JSON.stringify(dupes)}`, () => {
       JSON.parse(json); // the rows are valid JSON, as the function requires
       assert.deepEqual(duplicateTopLevelKeys(json), dupes);
+      assert.equal(mayRepeatTopLevelKeys(json), dupes.length > 0);
     });
   }
 });

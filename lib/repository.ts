@@ -372,7 +372,14 @@ export function _readingColumns(rows: readonly StoredReading[]): string[] {
     partition[i] = String(r.partition);
     offset[i] = r.offset;
   }
-  const literal = (xs: string[]) => `{${xs.join(",")}}`;
+  // braces joined in rather than around: one flat string, where `{${…}}` would make a rope that
+  // node-postgres copies flat again to measure it
+  const literal = (xs: string[]) => {
+    if (xs.length === 0) return "{}";
+    xs[0] = "{" + xs[0];
+    xs[xs.length - 1] += "}";
+    return xs.join(",");
+  };
   return [customer, at, hr, anomaly, reported, id, partition, offset, category].map(literal);
 }
 

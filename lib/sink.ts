@@ -20,7 +20,7 @@
  */
 import type { Alert, AlertEvent, EpisodeTracker, TrackResult } from "./episodes.ts";
 import type { Logger } from "./log.ts";
-import type { Rejection, Validator } from "./reading.ts";
+import type { Reading, Rejection, Validator } from "./reading.ts";
 import type { DeadLetter, StoredReading, WriteResult } from "./repository.ts";
 import { sleep } from "./shutdown.ts";
 
@@ -101,9 +101,113 @@ interface Waiter {
   keepAlive: (() => Promise<void>) | undefined;
 }
 
-/** A valid reading still carrying its source record (for the rare database refusal). */
-interface QueuedReading extends StoredReading {
-  source: SinkRecord;
+/**
+ * The raw key and value bytes of a submission's valid records, copied into one block so that
+ * kafkajs' fetch buffers and per-record Buffer objects can go at once: a queued reading keeps a
+ * block and an index, not a record, two Buffers and its copy of the offset (what is queued
+ * outlives the young generation, and the old generation's collection cost grows with it).
+ * Only the rare database refusal reads them back ({@link RawRecords.record}).
+ */
+class RawRecords {
+  readonly #bytes: Uint8Array;
+  /** Per record: key start, key end, value start, value end; -1 for a null key or value. */
+  readonly #bounds: Int32Array;
+  readonly #timestamps: Float64Array;
+  readonly #topics: string[];
+
+  constructor(records: readonly SinkRecord[], indexes: readonly number[]) {
+    let size = 0;
+    for (const i of indexes) size += (records[i]!.key?.byteLength ?? 0) + (records[i]!.value?.byteLength ?? 0);
+    this.#bytes = new Uint8Array(size);
+    this.#bounds = new Int32Array(indexes.length * 4);
+    this.#timestamps = new Float64Array(indexes.length);
+    this.#topics = new Array<string>(indexes.length);
+    let at = 0;
+    const copy = (bytes: Uint8Array | null, slot: number) => {
+      if (bytes === null) {
+        this.#bounds[slot] = this.#bounds[slot + 1] = -1;
+        return;
+      }
+      this.#bytes.set(bytes, at);
+      this.#bounds[slot] = at;
+      this.#bounds[slot + 1] = at += bytes.byteLength;
+    };
+    for (let n = 0; n < indexes.length; n++) {
+      const r = records[indexes[n]!]!;
+      copy(r.key, 4 * n);
+      copy(r.value, 4 * n + 2);
+      this.#timestamps[n] = r.timestampMs ?? Number.NaN;
+      this.#topics[n] = r.topic;
+    }
+  }
+
+  /** The `n`th record again, as it came from Kafka (its bytes are views into the block). */
+  record(n: number, partition: number, offset: string): SinkRecord {
+    const b = this.#bounds;
+    const view = (slot: number) => b[slot]! < 0 ? null : this.#bytes.subarray(b[slot]!, b[slot + 1]!);
+    const ts = this.#timestamps[n]!;
+    return {
+      topic: this.#topics[n]!,
+      partition,
+      offset,
+      key: view(4 * n),
+      value: view(4 * n + 2),
+      timestampMs: Number.isNaN(ts) ? null : ts,
+    };
+  }
+}
+
+/** A valid reading queued for writing, with where its raw bytes are (for the rare database refusal). */
+class QueuedReading implements StoredReading {
+  readonly customerId: string;
+  readonly recordedAt: string;
+  readonly recordedAtMs: number;
+  readonly heartRate: number;
+  readonly isAnomaly: boolean;
+  readonly category: Reading["category"];
+  readonly reportedAnomaly: boolean | null;
+  readonly readingId: string | null;
+
+  constructor(
+    r: Reading,
+    readonly partition: number,
+    readonly offset: string,
+    readonly raw: RawRecords,
+    readonly rawIndex: number,
+  ) {
+    this.customerId = r.customerId;
+    this.recordedAt = r.recordedAt;
+    this.recordedAtMs = r.recordedAtMs;
+    this.heartRate = r.heartRate;
+    this.isAnomaly = r.isAnomaly;
+    this.category = r.category;
+    this.reportedAnomaly = r.reportedAnomaly;
+    this.readingId = r.readingId;
+  }
+
+  /** The Kafka record the reading came from. */
+  get source(): SinkRecord {
+    return this.raw.record(this.rawIndex, this.partition, this.offset);
+  }
+}
+
+/**
+ * Records validated by {@link Sink.prepare}: what the sink keeps of them (readings, dead letters
+ * with copies of their bytes) and nothing of kafkajs' messages. Hand it to {@link Sink.submit}.
+ */
+export class PreparedRecords {
+  /** @internal */
+  readonly pending: Pending;
+
+  /** @internal */
+  constructor(pending: Pending) {
+    this.pending = pending;
+  }
+
+  /** Records it holds. */
+  get records(): number {
+    return this.pending.records;
+  }
 }
 
 interface Pending {
@@ -202,18 +306,17 @@ export class Sink {
   }
 
   /**
-   * Validates records and queues them; resolves when every one of them is committed in the
-   * database (as a reading or a dead letter). Rejects only when the sink's signal aborts first.
-   *
-   * @param keepAlive called while waiting on a failing database (e.g. the Kafka heartbeat)
+   * Validates records and keeps what the sink needs of them, copied out of the records' buffers,
+   * so that kafkajs' messages can go before the records wait (e.g. for room in the sink).
    */
-  submit(records: readonly SinkRecord[], keepAlive?: () => Promise<void>): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("Cannot submit: the sink is closed"));
-    if (records.length === 0) return Promise.resolve();
+  prepare(records: readonly SinkRecord[]): PreparedRecords {
     const p = emptyPending();
     const validate = this.#o.validate;
+    const verdicts = new Array<Reading | null>(records.length);
+    const valid: number[] = [];
     let last: SinkRecord | undefined;
-    for (const record of records) {
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
       if (last === undefined || record.partition !== last.partition || record.topic !== last.topic) {
         const key = `${record.topic}:${record.partition}`;
         if (!p.partitions.includes(key)) p.partitions.push(key);
@@ -222,14 +325,36 @@ export class Sink {
       p.bytes += (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0);
       const verdict = validate(record.value);
       if (verdict.ok) {
-        p.readings.push({ ...verdict.reading, partition: record.partition, offset: record.offset, source: record });
+        verdicts[i] = verdict.reading;
+        valid.push(i);
       } else {
-        p.deadLetters.push(deadLetterOf(record, verdict.reasons));
+        verdicts[i] = null;
+        p.deadLetters.push(deadLetterOf(record, verdict.reasons, true));
         const code = verdict.reasons[0]!.code;
         p.reasons[code] = (p.reasons[code] ?? 0) + 1;
       }
     }
+    const raw = new RawRecords(records, valid);
+    for (let n = 0; n < valid.length; n++) {
+      const record = records[valid[n]!]!;
+      p.readings.push(new QueuedReading(verdicts[valid[n]!]!, record.partition, record.offset, raw, n));
+    }
     p.records = records.length;
+    return new PreparedRecords(p);
+  }
+
+  /**
+   * Validates records (unless {@link Sink.prepare} did) and queues them; resolves when every one
+   * of them is committed in the database (as a reading or a dead letter). Rejects only when the
+   * sink's signal aborts first.
+   *
+   * @param keepAlive called while waiting on a failing database (e.g. the Kafka heartbeat)
+   */
+  submit(records: readonly SinkRecord[] | PreparedRecords, keepAlive?: () => Promise<void>): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("Cannot submit: the sink is closed"));
+    const p = records instanceof PreparedRecords ? records.pending : this.prepare(records).pending;
+    if (p.records === 0) return Promise.resolve();
+    if (p.waiters.length > 0) return Promise.reject(new Error("Cannot submit: these records were submitted before"));
     const promise = new Promise<void>((resolve, reject) => p.waiters.push({ resolve, reject, keepAlive }));
     this.#enqueue(p);
     return promise;
@@ -450,13 +575,14 @@ export class Sink {
   }
 }
 
-function deadLetterOf(record: SinkRecord, reasons: Rejection[]): DeadLetter {
+/** A dead letter of `record`; `copy` copies its bytes (so that the record's buffer can go). */
+function deadLetterOf(record: SinkRecord, reasons: Rejection[], copy = false): DeadLetter {
   return {
     topic: record.topic,
     partition: record.partition,
     offset: record.offset,
-    key: record.key,
-    value: record.value,
+    key: copy && record.key !== null ? new Uint8Array(record.key) : record.key,
+    value: copy && record.value !== null ? new Uint8Array(record.value) : record.value,
     timestampMs: record.timestampMs,
     reasons,
   };

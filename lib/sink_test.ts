@@ -373,3 +373,62 @@ Deno.test("Sink.pendingBytes counts the key and value bytes accepted and not yet
   await Promise.all([b, closed]);
   assert.equal(s.pendingBytes, 0);
 });
+
+Deno.test("Sink stores a refused reading's own bytes, key and timestamp, copied from the record as it came", async (t) => {
+  const rows: { name: string; key: Uint8Array | null; timestampMs: number | null }[] = [
+    { name: "a key and a timestamp", key: encoder.encode("CUST-5"), timestampMs: 1_767_225_600_123 },
+    { name: "no key", key: null, timestampMs: 0 },
+    { name: "an empty key and no timestamp", key: new Uint8Array(0), timestampMs: null },
+  ];
+  for (const row of rows) {
+    await t.step(row.name, async () => {
+      const store = new FakeStore();
+      store.refuse = (r) => r.customerId === "CUST-5";
+      const s = sink(store);
+      // one buffer for all values, as kafkajs slices its fetch buffer: prepare() must copy out of it
+      const values = [reading(4), reading(5), reading(6)];
+      const fetched = encoder.encode(values.join(""));
+      let at = 0;
+      const records = values.map((v, i): SinkRecord => {
+        const value = fetched.subarray(at, at += v.length);
+        return {
+          topic: `topic-${i}`,
+          partition: 3,
+          offset: String(40 + i),
+          key: row.key,
+          value,
+          timestampMs: row.timestampMs,
+        };
+      });
+      const prepared = s.prepare(records);
+      fetched.fill(0); // the fetch buffer is reused or freed: what was prepared must not change
+      await s.submit(prepared);
+      assert.equal(store.stored.length, 2);
+      const refused = store.letters.find((l) => l.reasons[0]!.code === "rejected_by_database");
+      assert.ok(refused);
+      assert.deepEqual(
+        { ...refused, value: new TextDecoder().decode(refused.value!), reasons: undefined },
+        {
+          topic: "topic-1",
+          partition: 3,
+          offset: "41",
+          key: row.key,
+          value: reading(5),
+          timestampMs: row.timestampMs,
+          reasons: undefined,
+        },
+      );
+    });
+  }
+});
+
+Deno.test("Sink.prepare() copies the bytes of invalid records, so that the fetch buffer can go", async () => {
+  const store = new FakeStore();
+  const s = sink(store);
+  const fetched = encoder.encode("not json");
+  const prepared = s.prepare([{ ...record(0, 7, null), value: fetched }]);
+  fetched.fill(0);
+  await s.submit(prepared);
+  assert.equal(new TextDecoder().decode(store.letters[0]!.value!), "not json");
+  await assert.rejects(s.submit(prepared), /submitted before/);
+});
