@@ -10,7 +10,8 @@
  * partition are committed in the database, so a committed offset never passes a record that is
  * not stored (the sink's writers may finish batches out of order). At most `maxPendingRecords`
  * records and `maxPendingBytes` bytes wait in the sink: past that, the handler waits
- * (back-pressure, which also bounds memory). A batch the sink could not store (only on a stop
+ * (back-pressure, which also bounds memory), holding only its batch's validated records (at most
+ * one fetch's worth across partitions), not kafkajs' messages. A batch the sink could not store (only on a stop
  * while the database is down) breaks its partition's chain: nothing later of that partition is
  * committed by this process.
  *
