@@ -6,7 +6,8 @@
  * `sql/schema.sql`, one transaction per batch, and the client's encoding is timed with it:
  *
  * - `repository`: the pipeline's own `Repository.writeBatch` (today: `INSERT ... SELECT FROM
- *   unnest($1::text[], ...) ON CONFLICT DO NOTHING`, one named statement);
+ *   unnest($1::text[], ...) ON CONFLICT DO NOTHING`, one named statement, the arrays sent in
+ *   PostgreSQL's binary format since 2026-11-26 07:50 UTC, text literals before);
  * - `unnest-no-conflict`: the same unnest INSERT without `ON CONFLICT DO NOTHING` (its cost);
  * - `values`: multi-row `INSERT ... VALUES ($1, ...), (...) ON CONFLICT DO NOTHING` (split at
  *   PostgreSQL's 65,535 parameters);

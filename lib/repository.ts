@@ -13,6 +13,7 @@ import pg from "pg";
 import { Buffer } from "node:buffer";
 import type { Alert, Beat, CustomerHistory } from "./episodes.ts";
 import type { Reading, Rejection } from "./reading.ts";
+import { BinaryArray, OID } from "./pg_binary.ts";
 
 /** A valid reading together with the Kafka position it was read from. */
 export interface StoredReading extends Reading {
@@ -349,38 +350,40 @@ export function quoteIdent(name: string): string {
 }
 
 /**
- * Builds the PostgreSQL array literals of a batch of readings directly, one string per column.
- * node-postgres would escape each element with a regular expression; these values need none:
- * customer ids are validated to `[A-Za-z0-9_.:-]`, timestamps, UUIDs, numbers and category names
- * have no quote, backslash, comma or brace. Text elements are still double-quoted, so that a
- * customer called "NULL" stays a string.
+ * The nine columns of the readings INSERT as PostgreSQL binary arrays (lib/pg_binary.ts): the
+ * server takes them without parsing text. Exported for the test that compares them with
+ * PostgreSQL's own `array_send`.
  */
-export function _readingColumns(rows: readonly StoredReading[]): string[] {
+export function _readingColumns(rows: readonly StoredReading[]): Buffer[] {
   const n = rows.length;
-  const customer = new Array<string>(n), at = new Array<string>(n), hr = new Array<string>(n);
-  const anomaly = new Array<string>(n), reported = new Array<string>(n), category = new Array<string>(n);
-  const id = new Array<string>(n), partition = new Array<string>(n), offset = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    const r = rows[i]!;
-    customer[i] = `"${r.customerId}"`;
-    at[i] = r.recordedAt;
-    hr[i] = String(r.heartRate);
-    anomaly[i] = r.isAnomaly ? "t" : "f";
-    category[i] = r.category;
-    reported[i] = r.reportedAnomaly === null ? "NULL" : r.reportedAnomaly ? "t" : "f";
-    id[i] = r.readingId ?? "NULL";
-    partition[i] = String(r.partition);
-    offset[i] = r.offset;
+  let customerBytes = 0, categoryBytes = 0;
+  for (const r of rows) {
+    customerBytes += 3 * r.customerId.length; // UTF-8 takes at most 3 bytes a UTF-16 code unit
+    categoryBytes += 3 * r.category.length;
   }
-  // braces joined in rather than around: one flat string, where `{${…}}` would make a rope that
-  // node-postgres copies flat again to measure it
-  const literal = (xs: string[]) => {
-    if (xs.length === 0) return "{}";
-    xs[0] = "{" + xs[0];
-    xs[xs.length - 1] += "}";
-    return xs.join(",");
-  };
-  return [customer, at, hr, anomaly, reported, id, partition, offset, category].map(literal);
+  const customer = new BinaryArray(OID.text, n, customerBytes);
+  const at = new BinaryArray(OID.timestamptz, n, 8 * n);
+  const hr = new BinaryArray(OID.float8, n, 8 * n);
+  const anomaly = new BinaryArray(OID.bool, n, n);
+  const reported = new BinaryArray(OID.bool, n, n);
+  const id = new BinaryArray(OID.uuid, n, 16 * n);
+  const partition = new BinaryArray(OID.int4, n, 4 * n);
+  const offset = new BinaryArray(OID.int8, n, 8 * n);
+  const category = new BinaryArray(OID.text, n, categoryBytes);
+  for (const r of rows) {
+    customer.text(r.customerId);
+    at.timestamp(r.recordedAt, r.recordedAtMs);
+    hr.float8(r.heartRate);
+    anomaly.bool(r.isAnomaly);
+    if (r.reportedAnomaly === null) reported.null();
+    else reported.bool(r.reportedAnomaly);
+    if (r.readingId === null) id.null();
+    else id.uuid(r.readingId);
+    partition.int4(r.partition);
+    offset.int8Text(r.offset);
+    category.text(r.category);
+  }
+  return [customer, at, hr, anomaly, reported, id, partition, offset, category].map((a) => a.done());
 }
 
 function alertColumns(rows: Alert[]): unknown[] {

@@ -1,11 +1,12 @@
 /**
- * The repository against a real PostgreSQL: values round-trip exactly (including the array
- * literals it builds itself), a second write of the same batch stores nothing twice, dead letters
+ * The repository against a real PostgreSQL: values round-trip exactly (including the binary
+ * arrays it builds itself, byte for byte what PostgreSQL's own array_send writes), a second write of the same batch stores nothing twice, dead letters
  * keep raw bytes, and alert upserts merge instead of duplicating.
  */
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import type { Alert } from "../lib/episodes.ts";
-import type { DeadLetter, StoredReading } from "../lib/repository.ts";
+import { _readingColumns, type DeadLetter, type StoredReading } from "../lib/repository.ts";
 import { integrationTest, testDatabase } from "./helpers.ts";
 
 const reading = (over: Partial<StoredReading>): StoredReading => ({
@@ -161,3 +162,121 @@ integrationTest(
     }]);
   },
 );
+
+integrationTest("the readings' binary arrays are byte for byte what PostgreSQL's array_send writes", async (t) => {
+  await using db = await testDatabase();
+  const rows = [
+    reading({}),
+    reading({
+      customerId: "NULL",
+      recordedAt: "1970-01-01T00:00:00.000001Z",
+      recordedAtMs: 0.001,
+      heartRate: 72.5,
+      reportedAnomaly: true,
+      readingId: "019ABF3C-1D2E-7A00-8000-00000000000F",
+      partition: 2_147_483_647,
+      offset: "9223372036854775807",
+    }),
+    reading({
+      customerId: "é-Ω-😀",
+      recordedAt: "9999-12-31T23:59:59.999999Z",
+      recordedAtMs: Date.UTC(9999, 11, 31, 23, 59, 59, 999) + 0.999,
+      heartRate: 20.000000000000004,
+      isAnomaly: true,
+      category: "critical_low",
+      reportedAnomaly: false,
+      readingId: "00000000-0000-0000-0000-000000000000",
+      offset: "9007199254740993",
+    }),
+    // not the validator's form: the microseconds come from recordedAtMs
+    reading({
+      recordedAt: "2026-11-25T12:00:00Z",
+      recordedAtMs: Date.UTC(2026, 10, 25, 12) + 0.5,
+      offset: "4294967296",
+    }),
+  ];
+  const columns: [string, string, (r: StoredReading) => unknown][] = [
+    ["customer_id", "text", (r) => r.customerId],
+    [
+      "recorded_at",
+      "timestamptz",
+      (r) => r.recordedAt === "2026-11-25T12:00:00Z" ? "2026-11-25T12:00:00.0005Z" : r.recordedAt,
+    ],
+    ["heart_rate", "float8", (r) => r.heartRate],
+    ["is_anomaly", "bool", (r) => r.isAnomaly],
+    ["reported_anomaly", "bool", (r) => r.reportedAnomaly],
+    ["reading_id", "uuid", (r) => r.readingId],
+    ["kafka_partition", "int4", (r) => r.partition],
+    ["kafka_offset", "int8", (r) => r.offset],
+    ["category", "text", (r) => r.category],
+  ];
+  const ours = _readingColumns(rows);
+  for (const [j, [name, type, value]] of columns.entries()) {
+    await t.step(`${name} (${type}[])`, async () => {
+      const { rows: [theirs] } = await db.repository.pool.query<{ bytes: Uint8Array }>(
+        `SELECT array_send($1::${type}[]) AS bytes`,
+        [rows.map(value)],
+      );
+      assert.deepEqual([...ours[j]!], [...theirs!.bytes]);
+    });
+  }
+});
+
+integrationTest("any readings' binary arrays are what array_send writes for the same values as text", async () => {
+  await using db = await testDatabase();
+  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+  const row = fc.record({
+    customerId: fc.string({ unit: "grapheme", maxLength: 12 }),
+    ms: fc.integer({ min: Date.UTC(100, 0, 1), max: Date.UTC(9999, 11, 31, 23, 59, 59, 999) }),
+    micros: fc.integer({ min: 0, max: 999 }),
+    canonical: fc.boolean(),
+    heartRate: fc.double(),
+    isAnomaly: fc.boolean(),
+    reportedAnomaly: fc.option(fc.boolean()),
+    readingId: fc.option(fc.uuid()),
+    partition: fc.integer({ min: 0, max: 2_147_483_647 }),
+    offset: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 20 }), async (xs) => {
+      const rows = xs.map((x) => {
+        const d = new Date(x.ms);
+        const iso = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T` +
+          `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.` +
+          `${pad(d.getUTCMilliseconds(), 3)}${pad(x.micros, 3)}Z`;
+        return {
+          text: iso,
+          reading: reading({
+            ...x,
+            // the validator's form, or another one: then the microseconds come from recordedAtMs,
+            // a double, which holds them exactly only within 2^41 ms (1900–2039)
+            recordedAt: x.canonical || Math.abs(x.ms) >= 2 ** 41 ? iso : `${iso.slice(0, 19)}Z`,
+            recordedAtMs: x.ms + x.micros / 1000,
+            offset: String(x.offset),
+          }),
+        };
+      });
+      const ours = _readingColumns(rows.map((r) => r.reading));
+      const { rows: [theirs] } = await db.repository.pool.query<Record<string, Uint8Array>>(
+        `SELECT array_send($1::text[]) AS a, array_send($2::timestamptz[]) AS b, array_send($3::float8[]) AS c,
+                array_send($4::bool[]) AS d, array_send($5::bool[]) AS e, array_send($6::uuid[]) AS f,
+                array_send($7::int4[]) AS g, array_send($8::int8[]) AS h`,
+        [
+          rows.map((r) => r.reading.customerId),
+          rows.map((r) => r.text),
+          // node-postgres writes doubles with String(): exact, and "NaN", "Infinity", "-Infinity" too
+          rows.map((r) => Object.is(r.reading.heartRate, -0) ? "-0" : String(r.reading.heartRate)),
+          rows.map((r) => r.reading.isAnomaly),
+          rows.map((r) => r.reading.reportedAnomaly),
+          rows.map((r) => r.reading.readingId),
+          rows.map((r) => r.reading.partition),
+          rows.map((r) => r.reading.offset),
+        ],
+      );
+      for (const [j, key] of ["a", "b", "c", "d", "e", "f", "g", "h"].entries()) {
+        assert.deepEqual([...ours[j]!], [...theirs![key]!], `column ${j + 1}`);
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
