@@ -10,10 +10,10 @@
  * partition are committed in the database, so a committed offset never passes a record that is
  * not stored (the sink's writers may finish batches out of order). At most `maxPendingRecords`
  * records and `maxPendingBytes` bytes wait in the sink: past that, the handler waits
- * (back-pressure, which also bounds memory), holding only its batch's validated records (at most
- * one fetch's worth across partitions), not kafkajs' messages. A batch the sink could not store (only on a stop
- * while the database is down) breaks its partition's chain: nothing later of that partition is
- * committed by this process.
+ * (back-pressure, which also bounds memory; a waiting handler holds its own batch, at most one
+ * fetch's worth across partitions, which kafkajs keeps until the handler returns). A batch the
+ * sink could not store (only on a stop while the database is down) breaks its partition's chain:
+ * nothing later of that partition is committed by this process.
  *
  * Requires `--allow-net=<brokers>` (kafkajs) and whatever the sink's store needs.
  *
@@ -182,7 +182,8 @@ export async function startConsumer(options: ConsumeOptions): Promise<RunningCon
     const { batch, heartbeat, isRunning, isStale } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     latestHeartbeat = heartbeat;
-    // validated now, so that kafkajs' messages can go while the records wait for room
+    // validated before waiting for room: the CPU work overlaps the database's, and the submission
+    // is queued at once when room frees (kafkajs keeps its messages until this handler returns)
     const { topic: batchTopic, partition, highWatermark, messages } = batch;
     const records = new Array<SinkRecord>(messages.length);
     for (let i = 0; i < messages.length; i++) records[i] = toSinkRecord(batchTopic, partition, messages[i]!);

@@ -193,7 +193,7 @@ class QueuedReading implements StoredReading {
 
 /**
  * Records validated by {@link Sink.prepare}: what the sink keeps of them (readings, dead letters
- * with copies of their bytes) and nothing of kafkajs' messages. Hand it to {@link Sink.submit}.
+ * with copies of their bytes), holding nothing of the records themselves. Hand it to {@link Sink.submit}.
  */
 export class PreparedRecords {
   /** @internal */
@@ -307,7 +307,7 @@ export class Sink {
 
   /**
    * Validates records and keeps what the sink needs of them, copied out of the records' buffers,
-   * so that kafkajs' messages can go before the records wait (e.g. for room in the sink).
+   * so that nothing queued holds a record, its Buffers or the fetch buffer they are views into.
    */
   prepare(records: readonly SinkRecord[]): PreparedRecords {
     const p = emptyPending();
