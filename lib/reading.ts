@@ -275,17 +275,16 @@ function typeName(value: unknown): string {
   return typeof value;
 }
 
-/** Key bounds of {@link mayRepeatTopLevelKeys}: start and end of each key, reused across calls. */
-let keyBounds = new Int32Array(32);
-
 /**
- * Whether a JSON text's top-level object may have a key twice: false means it has none; true
- * means {@link duplicateTopLevelKeys} has to say which (a key with an escape counts as a repeat).
- * Allocates nothing (this runs for every message), where {@link duplicateTopLevelKeys} builds the
- * keys as strings. The text must be valid JSON whose top-level value is an object.
+ * Calls `onKey` with the bounds of each key of a JSON text's top-level object (`start` after its
+ * opening quote, `end` at its closing one, `escaped` when it holds a backslash escape), in order,
+ * until `onKey` returns true; returns whether it did. The text must be valid JSON whose top-level
+ * value is an object.
  */
-export function mayRepeatTopLevelKeys(json: string): boolean {
-  let keys = 0;
+function scanTopLevelKeys(
+  json: string,
+  onKey: (json: string, start: number, end: number, escaped: boolean) => boolean,
+): boolean {
   let depth = 0;
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
@@ -303,32 +302,53 @@ export function mayRepeatTopLevelKeys(json: string): boolean {
       let j = i + 1;
       while (j < json.length && isJsonSpace(json.charCodeAt(j))) j++;
       if (json.charCodeAt(j) !== 0x3a /* : */) continue;
-      if (escaped) return true;
-      const end = i, length = end - start;
-      for (let k = 0; k < keys; k++) {
-        const s = keyBounds[2 * k]!;
-        if (keyBounds[2 * k + 1]! - s !== length) continue;
-        let same = true;
-        for (let m = 0; m < length; m++) {
-          if (json.charCodeAt(s + m) !== json.charCodeAt(start + m)) {
-            same = false;
-            break;
-          }
-        }
-        if (same) return true;
-      }
-      if (2 * keys + 2 > keyBounds.length) {
-        const grown = new Int32Array(keyBounds.length * 2);
-        grown.set(keyBounds);
-        keyBounds = grown;
-      }
-      keyBounds[2 * keys] = start;
-      keyBounds[2 * keys + 1] = end;
-      keys++;
+      if (onKey(json, start, i, escaped)) return true;
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
     else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
   }
   return false;
+}
+
+/** Key bounds of {@link mayRepeatTopLevelKeys}: start and end of each key, reused across calls. */
+let keyBounds = new Int32Array(32);
+let keyCount = 0;
+
+/** {@link mayRepeatTopLevelKeys}' key callback: true when the key has an escape or was seen. */
+function repeatsKey(json: string, start: number, end: number, escaped: boolean): boolean {
+  if (escaped) return true;
+  const length = end - start;
+  for (let k = 0; k < keyCount; k++) {
+    const s = keyBounds[2 * k]!;
+    if (keyBounds[2 * k + 1]! - s !== length) continue;
+    let same = true;
+    for (let m = 0; m < length; m++) {
+      if (json.charCodeAt(s + m) !== json.charCodeAt(start + m)) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return true;
+  }
+  if (2 * keyCount + 2 > keyBounds.length) {
+    const grown = new Int32Array(keyBounds.length * 2);
+    grown.set(keyBounds);
+    keyBounds = grown;
+  }
+  keyBounds[2 * keyCount] = start;
+  keyBounds[2 * keyCount + 1] = end;
+  keyCount++;
+  return false;
+}
+
+/**
+ * Whether a JSON text's top-level object may have a key twice: false means it has none; true
+ * means {@link duplicateTopLevelKeys} has to say which (a key with an escape counts as a repeat).
+ * Allocates nothing (this runs for every message), where {@link duplicateTopLevelKeys} builds the
+ * keys as strings. The text must be valid JSON whose top-level value is an object.
+ */
+export function mayRepeatTopLevelKeys(json: string): boolean {
+  keyCount = 0;
+  return scanTopLevelKeys(json, repeatsKey);
 }
 
 /**
@@ -339,30 +359,12 @@ export function mayRepeatTopLevelKeys(json: string): boolean {
 export function duplicateTopLevelKeys(json: string): string[] {
   const seen: string[] = []; // a handful of keys: a linear scan beats a Set
   const dupes: string[] = [];
-  let depth = 0;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      const start = i;
-      let escaped = false;
-      for (i++; i < json.length; i++) {
-        const d = json.charCodeAt(i);
-        if (d === 0x5c /* \ */) {
-          escaped = true;
-          i++;
-        } else if (d === 0x22) break;
-      }
-      if (depth !== 1) continue;
-      let j = i + 1;
-      while (j < json.length && isJsonSpace(json.charCodeAt(j))) j++;
-      if (json.charCodeAt(j) !== 0x3a /* : */) continue;
-      const raw = json.slice(start, i + 1);
-      const key = escaped ? JSON.parse(raw) as string : raw.slice(1, -1);
-      if (seen.includes(key)) dupes.push(key);
-      else seen.push(key);
-    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) depth++;
-    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) depth--;
-  }
+  scanTopLevelKeys(json, (text, start, end, escaped) => {
+    const key = escaped ? JSON.parse(text.slice(start - 1, end + 1)) as string : text.slice(start, end);
+    if (seen.includes(key)) dupes.push(key);
+    else seen.push(key);
+    return false;
+  });
   return dupes;
 }
 
