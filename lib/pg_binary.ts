@@ -36,6 +36,7 @@ const HEADER = 20;
  */
 export class BinaryArray {
   readonly #buf: Buffer;
+  readonly #view: DataView;
   readonly #oid: number;
   readonly #length: number;
   #at = HEADER;
@@ -51,6 +52,7 @@ export class BinaryArray {
     this.#oid = oid;
     this.#length = length;
     this.#buf = Buffer.allocUnsafe(HEADER + 4 * length + valueBytes);
+    this.#view = new DataView(this.#buf.buffer, this.#buf.byteOffset, this.#buf.byteLength);
   }
 
   /** A NULL element. */
@@ -84,7 +86,7 @@ export class BinaryArray {
   /** An `int4` element. */
   int4(v: number): void {
     this.#len(4);
-    this.#buf.writeInt32BE(v, this.#at);
+    this.#view.setInt32(this.#at, v);
     this.#at += 4;
   }
 
@@ -92,8 +94,8 @@ export class BinaryArray {
   int8(v: number): void {
     this.#len(8);
     const hi = Math.floor(v / TWO_32);
-    this.#buf.writeInt32BE(hi, this.#at);
-    this.#buf.writeUInt32BE(v - hi * TWO_32, this.#at + 4);
+    this.#view.setInt32(this.#at, hi);
+    this.#view.setUint32(this.#at + 4, v - hi * TWO_32);
     this.#at += 8;
   }
 
@@ -101,14 +103,14 @@ export class BinaryArray {
   int8Text(s: string): void {
     if (s.length <= 15) return this.int8(Number(s));
     this.#len(8);
-    this.#buf.writeBigInt64BE(BigInt(s), this.#at);
+    this.#view.setBigInt64(this.#at, BigInt(s));
     this.#at += 8;
   }
 
   /** A `float8` element. */
   float8(v: number): void {
     this.#len(8);
-    this.#buf.writeDoubleBE(v, this.#at);
+    this.#view.setFloat64(this.#at, v);
     this.#at += 8;
   }
 
@@ -137,7 +139,7 @@ export class BinaryArray {
     if (Number.isSafeInteger(sinceEpoch)) return this.int8(sinceEpoch);
     // beyond year 2255 microseconds outgrow a double: exact in BigInt
     this.#len(8);
-    this.#buf.writeBigInt64BE(BigInt(wholeMs - PG_EPOCH_MS) * 1000n + BigInt(micros), this.#at);
+    this.#view.setBigInt64(this.#at, BigInt(wholeMs - PG_EPOCH_MS) * 1000n + BigInt(micros));
     this.#at += 8;
   }
 
@@ -161,11 +163,11 @@ export class BinaryArray {
       throw new RangeError(`Cannot finish the array: ${this.#elements} of ${this.#length} elements written`);
     }
     const b = this.#buf;
-    b.writeInt32BE(1, 0);
-    b.writeInt32BE(this.#hasNull, 4);
-    b.writeUInt32BE(this.#oid, 8);
-    b.writeInt32BE(this.#length, 12);
-    b.writeInt32BE(1, 16);
+    this.#view.setInt32(0, 1);
+    this.#view.setInt32(4, this.#hasNull);
+    this.#view.setUint32(8, this.#oid);
+    this.#view.setInt32(12, this.#length);
+    this.#view.setInt32(16, 1);
     return b.subarray(0, this.#at);
   }
 
@@ -173,7 +175,7 @@ export class BinaryArray {
     if (this.#elements === this.#length) throw new RangeError(`Cannot add element: the array holds ${this.#length}`);
     this.#elements++;
     if (n < 0) this.#hasNull = 1;
-    this.#buf.writeInt32BE(n, this.#at);
+    this.#view.setInt32(this.#at, n);
     this.#at += 4;
   }
 }
