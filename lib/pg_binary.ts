@@ -12,6 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { digitsAt } from "./digits.ts";
 
 /** Element type OIDs (`pg_type.oid`) of the arrays written here. */
 export const OID = { bool: 16, int8: 20, int4: 23, text: 25, float8: 701, timestamptz: 1184, uuid: 2950 } as const;
@@ -123,8 +124,7 @@ export class BinaryArray {
     let wholeMs = canonicalSecondsMs(iso);
     let micros: number; // below the millisecond, 0..999
     if (wholeMs !== null) {
-      let frac = 0;
-      for (let i = 20; i < 26; i++) frac = frac * 10 + iso.charCodeAt(i) - 0x30;
+      const frac = digitsAt(iso, 20, 6); // all digits: canonicalSecondsMs checked
       wholeMs += Math.floor(frac / 1000);
       micros = frac % 1000;
     } else {
@@ -195,16 +195,12 @@ function canonicalSecondsMs(iso: string): number | null {
   if (iso.length !== 27 || iso.charCodeAt(19) !== 0x2e || iso.charCodeAt(26) !== 0x5a) return null;
   if (iso.charCodeAt(4) !== 0x2d || iso.charCodeAt(7) !== 0x2d || iso.charCodeAt(10) !== 0x54) return null;
   if (iso.charCodeAt(13) !== 0x3a || iso.charCodeAt(16) !== 0x3a) return null;
-  const n = (from: number, to: number) => {
-    let v = 0;
-    for (let i = from; i < to; i++) {
-      const d = iso.charCodeAt(i) - 0x30;
-      if (d < 0 || d > 9) return Number.NaN;
-      v = v * 10 + d;
-    }
-    return v;
-  };
-  if (Number.isNaN(n(20, 26)) || !(n(0, 4) >= 100)) return null; // Date.UTC reads years 0–99 as 1900–1999
-  const ms = Date.UTC(n(0, 4), n(5, 7) - 1, n(8, 10), n(11, 13), n(14, 16), n(17, 19));
+  const year = digitsAt(iso, 0, 4), month = digitsAt(iso, 5, 2), day = digitsAt(iso, 8, 2);
+  const hour = digitsAt(iso, 11, 2), minute = digitsAt(iso, 14, 2), second = digitsAt(iso, 17, 2);
+  // -1 is a field that is not all digits; Date.UTC reads years 0–99 as 1900–1999
+  if (year < 100 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0 || digitsAt(iso, 20, 6) < 0) {
+    return null;
+  }
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
   return Number.isFinite(ms) ? ms : null;
 }

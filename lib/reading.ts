@@ -18,6 +18,7 @@
  */
 import { z } from "zod";
 import { type Category, classify } from "./episodes.ts";
+import { digitsAt } from "./digits.ts";
 
 /** Stable machine-readable reason codes for a rejected message; the README's rule table lists them. */
 export const REASON_CODES = [
@@ -152,17 +153,6 @@ export function parseTimestamp(
   text: string,
 ): ParsedTimestamp | { code: ReasonCode; detail: string } {
   return parseCanonical(text) ?? _parseTimestampGeneral(text);
-}
-
-/** Reads `n` ASCII digits at `i`, or -1 when any is not a digit. */
-function digitsAt(text: string, i: number, n: number): number {
-  let v = 0;
-  for (let k = 0; k < n; k++) {
-    const d = text.charCodeAt(i + k) - 48;
-    if (d < 0 || d > 9) return -1;
-    v = v * 10 + d;
-  }
-  return v;
 }
 
 /**

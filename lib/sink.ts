@@ -203,11 +203,6 @@ export class PreparedRecords {
   constructor(pending: Pending) {
     this.pending = pending;
   }
-
-  /** Records it holds. */
-  get records(): number {
-    return this.pending.records;
-  }
 }
 
 interface Pending {
