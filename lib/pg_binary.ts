@@ -146,15 +146,21 @@ export class BinaryArray {
   /** A `uuid` element from its text (`8-4-4-4-12` hex digits, either case). */
   uuid(s: string): void {
     if (s.length !== 36) throw new TypeError(`Cannot encode uuid ${JSON.stringify(s)}: expected 36 characters`);
-    this.#len(16);
-    const b = this.#buf;
-    let at = this.#at;
-    for (let i = 0; i < 36; i++) {
-      const c = s.charCodeAt(i);
-      if (c === 0x2d) continue;
-      b[at++] = (hexDigit(c, s) << 4) | hexDigit(s.charCodeAt(++i), s);
+    if (
+      s.charCodeAt(8) !== 0x2d || s.charCodeAt(13) !== 0x2d || s.charCodeAt(18) !== 0x2d || s.charCodeAt(23) !== 0x2d
+    ) {
+      throw new TypeError(`Cannot encode uuid ${JSON.stringify(s)}: expected 8-4-4-4-12`);
     }
-    this.#at = at;
+    // the 16 bytes go after the element's length, which is written (and the element counted) only
+    // once every digit was hexadecimal: a refused uuid leaves the array as it was
+    const b = this.#buf;
+    let at = this.#at + 4;
+    for (let i = 0; i < 36; i += 2) {
+      if (i === 8 || i === 13 || i === 18 || i === 23) i++; // the dashes
+      b[at++] = (hexDigit(s.charCodeAt(i), s) << 4) | hexDigit(s.charCodeAt(i + 1), s);
+    }
+    this.#len(16);
+    this.#at += 16;
   }
 
   /** The array's bytes (a view into its buffer). */
