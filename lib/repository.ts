@@ -41,6 +41,25 @@ export interface DeadLetter {
   reasons: Rejection[];
 }
 
+/**
+ * A batch holds a value the repository cannot encode for its column (a reading id that is not a
+ * UUID, say; the validator keeps such values out, so this means the two disagree). It carries
+ * SQLSTATE 22000, data_exception, like the server's own refusals of data: retrying the same batch
+ * cannot help, so the sink splits it and dead-letters the one record instead of retrying forever.
+ */
+export class UnencodableRowError extends Error {
+  /** SQLSTATE class 22, data exception, as node-postgres reports the server's. */
+  readonly code = "22000";
+
+  /** @param cause what the encoder threw */
+  constructor(cause: unknown) {
+    super(`cannot encode the row for PostgreSQL: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = "UnencodableRowError";
+  }
+}
+
 /** What one {@link Repository.writeBatch} did. */
 export interface WriteResult {
   /** Readings inserted. */
@@ -169,21 +188,30 @@ export class Repository {
    * are skipped by the primary keys and counted, never stored twice.
    */
   async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[], alerts: Alert[] = []): Promise<WriteResult> {
+    // encoded before a connection is taken; a value no column can hold is the batch's data at fault
+    let readingValues: Buffer[] | null, letterValues: unknown[] | null, alertValues: unknown[] | null;
+    try {
+      readingValues = readings.length === 0 ? null : _readingColumns(readings);
+      letterValues = deadLetters.length === 0 ? null : deadLetterColumns(deadLetters);
+      alertValues = alerts.length === 0 ? null : alertColumns(alerts);
+    } catch (error) {
+      throw new UnencodableRowError(error);
+    }
     const client = await this.pool.connect();
     let broken = false;
     try {
       await client.query("BEGIN");
-      const inserted = readings.length === 0
+      const inserted = readingValues === null
         ? 0
-        : (await client.query({ name: "insert_readings", text: INSERT_READINGS, values: _readingColumns(readings) }))
-          .rowCount ?? 0;
-      const rejected = deadLetters.length === 0 ? 0 : (await client.query({
+        : (await client.query({ name: "insert_readings", text: INSERT_READINGS, values: readingValues })).rowCount ??
+          0;
+      const rejected = letterValues === null ? 0 : (await client.query({
         name: "insert_dead_letters",
         text: INSERT_DEAD_LETTERS,
-        values: deadLetterColumns(deadLetters),
+        values: letterValues,
       })).rowCount ?? 0;
-      if (alerts.length > 0) {
-        await client.query({ name: "upsert_alerts", text: UPSERT_ALERTS, values: alertColumns(alerts) });
+      if (alertValues !== null) {
+        await client.query({ name: "upsert_alerts", text: UPSERT_ALERTS, values: alertValues });
       }
       await client.query("COMMIT");
       return {

@@ -14,7 +14,8 @@
  * Database failures never lose or skip a record: connection-level errors are retried with
  * exponential backoff until they succeed (the sink reports itself not ready meanwhile); a batch
  * that the database refuses for its data is split in halves until the one offending record is
- * found, and that record goes to the dead-letter table (`rejected_by_database`).
+ * found, and that record goes to the dead-letter table (`rejected_by_database`). A value the
+ * repository cannot even encode (`UnencodableRowError`, SQLSTATE 22000) is handled the same way.
  *
  * @module
  */
@@ -544,7 +545,12 @@ export class Sink {
     attempt: <T>(fn: () => Promise<T>) => Promise<T>,
   ): Promise<WriteResult> {
     const message = error instanceof Error ? error.message : String(error);
-    const reason: Rejection = { code: "rejected_by_database", detail: `the database refused it: ${message}` };
+    // the repository's UnencodableRowError was refused before the server saw it: it says so itself
+    const clientSide = error instanceof Error && error.name === "UnencodableRowError";
+    const reason: Rejection = {
+      code: "rejected_by_database",
+      detail: clientSide ? message : `the database refused it: ${message}`,
+    };
     let letter: DeadLetter;
     const reading = readings[0];
     if (reading !== undefined) {

@@ -6,7 +6,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Alert } from "../lib/episodes.ts";
-import { _readingColumns, type DeadLetter, type StoredReading } from "../lib/repository.ts";
+import { createLogger } from "../lib/log.ts";
+import { createValidator, type Validator } from "../lib/reading.ts";
+import { _readingColumns, type DeadLetter, type StoredReading, UnencodableRowError } from "../lib/repository.ts";
+import { isDataError, Sink } from "../lib/sink.ts";
 import { integrationTest, testDatabase } from "./helpers.ts";
 
 const reading = (over: Partial<StoredReading>): StoredReading => ({
@@ -83,6 +86,71 @@ integrationTest("writeBatch() stores readings exactly and skips the same reading
     },
   ]);
 });
+
+integrationTest(
+  "writeBatch() refuses a value it cannot encode as a data error, before it writes anything",
+  async () => {
+    await using db = await testDatabase();
+    const bad = reading({ customerId: "CUST-BAD", readingId: "not-a-uuid", offset: "7" });
+    const error = await db.repository.writeBatch([reading({}), bad], []).then(
+      () => assert.fail("writeBatch() stored a reading id that is not a UUID"),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof UnencodableRowError);
+    assert.equal(isDataError(error), true, "the sink must split the batch, not retry it");
+    assert.match(error.message, /cannot encode the row for PostgreSQL: Cannot encode uuid "not-a-uuid"/);
+    const count = await db.repository.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
+    assert.deepEqual(count, [{ n: 0 }]);
+    // the connection pool is intact: the next batch goes through
+    assert.equal((await db.repository.writeBatch([reading({})], [])).inserted, 1);
+  },
+);
+
+integrationTest(
+  "the sink dead-letters a reading the repository cannot encode and stores the rest of its batch",
+  async () => {
+    await using db = await testDatabase();
+    // a validator that lets one bad reading id through, as a validator/encoder disagreement would
+    const valid = createValidator({}, () => Date.UTC(2027, 0, 1));
+    const lenient: Validator = (value) => {
+      const verdict = valid(value);
+      if (verdict.ok && verdict.reading.customerId === "CUST-3") {
+        return { ok: true, reading: { ...verdict.reading, readingId: "zzzzzzzz-0000-0000-0000-000000000000" } };
+      }
+      return verdict;
+    };
+    const sink = new Sink({
+      store: db.repository,
+      validate: lenient,
+      batchSize: 100,
+      batchWaitMs: 5,
+      log: createLogger({ level: "error", pretty: false, write: () => {} }),
+      initialRetryMs: 1,
+      maxRetryMs: 4,
+    });
+    const encoder = new TextEncoder();
+    const records = Array.from({ length: 8 }, (_, i) => ({
+      topic: "heartbeats",
+      partition: 0,
+      offset: String(10 + i),
+      key: encoder.encode(`CUST-${i}`),
+      value: encoder.encode(`{"customer_id":"CUST-${i}","timestamp":"2026-11-25T12:00:0${i}Z","heart_rate":7${i}}`),
+      timestampMs: 0,
+    }));
+    await sink.submit(records); // resolves: the batch is not retried forever
+    await sink.close();
+    const stored = await db.repository.query<{ customer_id: string }>("SELECT customer_id FROM readings ORDER BY 1");
+    assert.deepEqual(stored.map((r) => r.customer_id), [0, 1, 2, 4, 5, 6, 7].map((i) => `CUST-${i}`));
+    const letters = await db.repository.query<{ o: string; payload: string; reason: string; detail: string }>(
+      "SELECT kafka_offset::text AS o, convert_from(payload, 'UTF8') AS payload, reason, reasons->0->>'detail' AS detail FROM dead_letters",
+    );
+    assert.equal(letters.length, 1);
+    assert.equal(letters[0]!.o, "13");
+    assert.equal(letters[0]!.payload, new TextDecoder().decode(records[3]!.value));
+    assert.equal(letters[0]!.reason, "rejected_by_database");
+    assert.match(letters[0]!.detail, /^cannot encode the row for PostgreSQL: Cannot encode uuid "zzzzzzzz-/);
+  },
+);
 
 integrationTest("writeBatch() keeps a dead letter's raw bytes and every reason, once per Kafka position", async () => {
   await using db = await testDatabase();
