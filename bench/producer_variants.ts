@@ -14,6 +14,7 @@
  *
  * @module
  */
+import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
 import process from "node:process";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";

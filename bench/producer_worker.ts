@@ -13,6 +13,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
 import { Partitioners } from "kafkajs";
 import { createKafka } from "../lib/kafka.ts";
 import { createLogger } from "../lib/log.ts";

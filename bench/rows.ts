@@ -8,6 +8,7 @@
  *
  * @module
  */
+import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
 import { Buffer } from "node:buffer";
 import { type PartitionerArgs, Partitioners } from "kafkajs";
 import { createValidator, type Reading, type Rejection } from "../lib/reading.ts";

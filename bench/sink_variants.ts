@@ -27,6 +27,7 @@
  *
  * @module
  */
+import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type EachBatchPayload, Kafka, logLevel } from "kafkajs";

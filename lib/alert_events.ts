@@ -8,6 +8,7 @@
  *
  * @module
  */
+import "./kafkajs_preload.ts"; // before kafkajs: see the module
 import { CompressionTypes, Partitioners, type Producer } from "kafkajs";
 import type { AlertEvent } from "./episodes.ts";
 import type { Kafka } from "./kafka.ts";

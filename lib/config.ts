@@ -300,8 +300,8 @@ export const producerOptions = {
   batchSize: {
     flag: "batch-size",
     env: "HEARTBEAT_PRODUCER_BATCH_SIZE",
-    help: "Most messages in one produce request",
-    default: "2000",
+    help: "Most messages in one produce request (a request is also cut at 1 MB)",
+    default: "5000",
     schema: parse.positiveInt,
   },
   lingerMs: {

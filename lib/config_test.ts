@@ -57,7 +57,7 @@ Deno.test("parseConfig() gives every producer option its default", async (t) => 
     seed: 1,
     anomalyRate: 0.002,
     invalidRate: 0.01,
-    batchSize: 2000,
+    batchSize: 5000,
     lingerMs: 20,
     compression: "gzip",
     dryRun: false,

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import "./kafkajs_preload.ts"; // before kafkajs: see the module
 import { Buffer } from "node:buffer";
 import { CompressionTypes, type ICustomPartitioner, type Message, Partitioners, type Producer } from "kafkajs";
 import type { Kafka } from "./kafka.ts";
@@ -35,11 +36,30 @@ export interface PublisherOptions {
   onFail?: (messages: number, error: unknown) => void;
 }
 
+/**
+ * Most bytes of one produce request, counted as {@link requestBytes}: below the broker's default
+ * `message.max.bytes` (1,048,588), which a partition's record batch must not exceed once
+ * compressed, so that a request to a one-partition topic is never refused as too large, even
+ * uncompressed. A request is cut at this or at `batchSize` messages, whichever comes first; our
+ * readings (~180 bytes) make about 5,000 a request.
+ */
+export const MAX_REQUEST_BYTES = 1_000_000;
+
+/** A queued message: key and value as Buffers. */
+type QueuedMessage = Message & { key: Buffer; value: Buffer };
+
+/** A message's share of a request: its key and value, plus 16 bytes of record framing (varints, attributes). */
+function requestBytes(message: QueuedMessage): number {
+  return message.key.length + message.value.length + 16;
+}
+
 /** Sends messages in batches; see the module documentation. */
 export class Publisher {
   readonly #o: PublisherOptions;
   readonly #producer: Producer;
-  #queue: Message[] = [];
+  #queue: QueuedMessage[] = [];
+  /** {@link requestBytes} of the queued messages. */
+  #queuedBytes = 0;
   #inFlight: Promise<void> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failure: unknown = null;
@@ -86,15 +106,20 @@ export class Publisher {
    */
   async send(key: string, value: string | Uint8Array): Promise<void> {
     if (this.#failure !== null) throw this.#failure;
-    this.#queue.push({ key: this.#key(key), value: toBuffer(value) });
-    if (this.#queue.length >= this.#o.batchSize) this.#pump();
+    const message = { key: this.#key(key), value: toBuffer(value) };
+    this.#queue.push(message);
+    this.#queuedBytes += requestBytes(message);
+    if (this.#full()) this.#pump();
     else if (this.#timer === undefined && this.#o.lingerMs >= 0) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.#pump(true);
       }, this.#o.lingerMs);
     }
-    while (this.#queue.length >= 2 * this.#o.batchSize && this.#inFlight !== null) {
+    while (
+      (this.#queue.length >= 2 * this.#o.batchSize || this.#queuedBytes >= 2 * MAX_REQUEST_BYTES) &&
+      this.#inFlight !== null
+    ) {
       await this.#inFlight;
       if (this.#failure !== null) throw this.#failure;
     }
@@ -128,14 +153,29 @@ export class Publisher {
     return bytes;
   }
 
+  /** Whether the queue holds a whole request: `batchSize` messages or {@link MAX_REQUEST_BYTES}. */
+  #full(): boolean {
+    return this.#queue.length >= this.#o.batchSize || this.#queuedBytes >= MAX_REQUEST_BYTES;
+  }
+
   #pump(due = false): void {
     if (this.#inFlight !== null || this.#failure !== null) return;
-    if (this.#queue.length === 0 || (!due && this.#queue.length < this.#o.batchSize)) return;
+    if (this.#queue.length === 0 || (!due && !this.#full())) return;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    const messages = this.#queue.splice(0, this.#o.batchSize);
+    // the first message always goes, however large; then as many as fit both bounds
+    let count = 0, bytes = 0;
+    const limit = Math.min(this.#o.batchSize, this.#queue.length);
+    while (count < limit) {
+      const next = requestBytes(this.#queue[count]!);
+      if (count > 0 && bytes + next > MAX_REQUEST_BYTES) break;
+      bytes += next;
+      count++;
+    }
+    this.#queuedBytes -= bytes;
+    const messages = this.#queue.splice(0, count);
     this.#inFlight = this.#producer.send({
       topic: this.#o.topic,
       acks: -1,
@@ -153,7 +193,7 @@ export class Publisher {
       },
     ).finally(() => {
       this.#inFlight = null;
-      if (this.#queue.length >= this.#o.batchSize) this.#pump();
+      if (this.#full()) this.#pump();
       else if (this.#queue.length > 0 && this.#timer === undefined) this.#pump(true);
     });
   }

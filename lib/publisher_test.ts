@@ -1,3 +1,4 @@
+import "./kafkajs_preload.ts"; // before kafkajs: see the module
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";

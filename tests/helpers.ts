@@ -10,6 +10,7 @@
  *
  * @module
  */
+import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
 import { logLevel } from "kafkajs";
 import { Kafka } from "../lib/kafka.ts";
 import { dropDatabase, ensureDatabase, Repository } from "../lib/repository.ts";

@@ -184,3 +184,26 @@ Deno.test("the GitHub workflow runs .ci/run's deno commands and the README's tes
   assert.equal(postgres?.image, "postgres:15");
   assert.deepEqual(postgres.ports, ["5432:5432"]);
 });
+
+Deno.test("every module that imports values from kafkajs imports lib/kafkajs_preload.ts before it", async (t) => {
+  const root = new URL("../", import.meta.url);
+  const files: string[] = [];
+  for (const dir of ["", "lib/", "bench/", "tests/", "scripts/"]) {
+    for await (const entry of Deno.readDir(new URL(dir, root))) {
+      if (entry.isFile && entry.name.endsWith(".ts")) files.push(dir + entry.name);
+    }
+  }
+  const importers = [];
+  for (const file of files.sort()) {
+    const imports = (await read(file)).split("\n").filter((l) => l.startsWith("import "));
+    // a value import of the package itself (its own modules under kafkajs/src are not its producer)
+    const kafkajs = imports.findIndex((l) => /from "kafkajs"/.test(l) && !l.startsWith("import type "));
+    if (kafkajs < 0) continue;
+    importers.push(file);
+    await t.step(file, () => {
+      const preload = imports.findIndex((l) => l.includes("kafkajs_preload.ts"));
+      assert.ok(preload >= 0 && preload < kafkajs, `${file}: import "./kafkajs_preload.ts" before "kafkajs"`);
+    });
+  }
+  assert.ok(importers.includes("lib/kafka.ts") && importers.includes("lib/publisher.ts"), importers.join(", "));
+});
