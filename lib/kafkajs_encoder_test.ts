@@ -145,3 +145,25 @@ Deno.test("installFastEncoder is idempotent and patches the very Encoder class k
   }
   assert.equal(Encoder.prototype.writeUVarInt, originalEncoder.writeUVarInt);
 });
+
+Deno.test("installFastEncoder refuses, changing nothing, when one of kafkajs' methods is not the one it knows", () => {
+  restoreOriginalEncoder();
+  const marks = {
+    sizeOfVarLong: "Encoder.encodeZigZag64(value)",
+    writeUVarInt: "this.writeBufferInternal(Buffer.from(byteArray))",
+    writeVarLong: "Encoder.encodeZigZag64(value)",
+    writeBufferInternal: "a line kafkajs 2.2.4 does not have",
+  };
+  try {
+    assert.equal(installFastEncoder(marks), false);
+    assert.equal(Encoder.sizeOfVarLong, originalEncoder.sizeOfVarLong);
+    assert.equal(Encoder.prototype.writeUVarInt, originalEncoder.writeUVarInt);
+    assert.equal(Encoder.prototype.writeVarLong, originalEncoder.writeVarLong);
+    assert.equal(Encoder.prototype.writeBufferInternal, originalEncoder.writeBufferInternal);
+    // the marks it does know are all there: the same call without the odd one installs
+    assert.equal(installFastEncoder({ ...marks, writeBufferInternal: "buffer.copy(this.buf, this.offset, 0)" }), true);
+    assert.notEqual(Encoder.prototype.writeBufferInternal, originalEncoder.writeBufferInternal);
+  } finally {
+    restoreOriginalEncoder();
+  }
+});
