@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { groupingPatch } from "./kafkajs_preload.ts"; // before kafkajs: see the module
+import { groupingPatch, recordPatch } from "./kafkajs_preload.ts"; // before kafkajs: see the module
 import process from "node:process";
 import { Kafka, type KafkaMessage, type LogEntry, logLevel as KafkaLogLevel } from "kafkajs";
 import { installFastEncoder } from "./kafkajs_encoder.ts";
@@ -27,7 +27,8 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
 /**
  * Creates a kafkajs client whose logs go to `log` (at warn and above, or debug when `log` is debug).
  * Installs the fast protocol encoder first (lib/kafkajs_encoder.ts; byte-identical output) and says
- * so when the producer's linear grouping (lib/kafkajs_preload.ts) could not be put in place.
+ * so when the producer's linear grouping or direct record encoder (lib/kafkajs_preload.ts) could not
+ * be put in place.
  *
  * @param brokers bootstrap brokers, `host:port`
  * @param clientId the client id the broker sees
@@ -36,8 +37,8 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
 export function createKafka(brokers: string[], clientId: string, log: Logger, debug = false): Kafka {
   const kafkaLog = log.child({ component: "kafkajs" });
   if (!installFastEncoder()) kafkaLog.warn("kafkajs is not the version the fast encoder fits; using its own encoder");
-  if (groupingPatch !== "installed") {
-    kafkaLog.warn("kafkajs groups produced messages with its own quadratic function", { groupingPatch });
+  if (groupingPatch !== "installed" || recordPatch !== "installed") {
+    kafkaLog.warn("kafkajs produces with its own slower grouping or record encoder", { groupingPatch, recordPatch });
   }
   return new Kafka({
     clientId,

@@ -3,7 +3,15 @@ import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import RecordModule from "kafkajs/src/protocol/recordBatch/record/v0/index.js";
 import RecordBatchModule from "kafkajs/src/protocol/recordBatch/v0/index.js";
-import { Encoder, installFastEncoder, originalEncoder, restoreOriginalEncoder } from "./kafkajs_encoder.ts";
+import {
+  directRecordEncoder,
+  type EncodedRecord,
+  Encoder,
+  installFastEncoder,
+  originalEncoder,
+  type RecordArgs,
+  restoreOriginalEncoder,
+} from "./kafkajs_encoder.ts";
 
 /** kafkajs' record encoder: `{ offsetDelta, timestampDelta, key, value, headers }` → Encoder. */
 const Record = RecordModule as unknown as (record: Record<string, unknown>) => { buffer: Uint8Array };
@@ -166,4 +174,55 @@ Deno.test("installFastEncoder refuses, changing nothing, when one of kafkajs' me
   } finally {
     restoreOriginalEncoder();
   }
+});
+
+Deno.test("the direct record encoder writes kafkajs' bytes, alone and in uncompressed and gzip batches", async (t) => {
+  const kafkajsRecord = Record as unknown as (args: RecordArgs) => EncodedRecord;
+  const direct = directRecordEncoder(kafkajsRecord);
+  // the publisher's messages (Buffers, no headers) take the direct path; the rest is handed to kafkajs
+  const args = fc.record({
+    key: fc.oneof(fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)), fc.constant(null), fc.string()),
+    value: fc.oneof(fc.uint8Array({ maxLength: 1_000 }).map((b) => Buffer.from(b)), fc.constant(null), fc.string()),
+    timestampDelta: fc.oneof(
+      fc.integer({ min: -100_000, max: 10 ** 12 }),
+      fc.constantFrom(0, -1, 63, 64, -65, 2 ** 52 - 1, -(2 ** 52), 2 ** 52, 2 ** 53 + 2),
+    ),
+    headers: fc.oneof(fc.constant(undefined), fc.constant({}), fc.dictionary(fc.string({ maxLength: 4 }), fc.string())),
+  }, { requiredKeys: ["key", "value"] });
+  await t.step("records", () => {
+    fc.assert(
+      fc.property(args, fc.oneof(fc.nat(200), fc.constantFrom(63, 64, 8191, 8192, 2 ** 31 - 1)), (a, offsetDelta) => {
+        const mine = direct({ ...a, offsetDelta }).buffer;
+        assert.deepEqual(Buffer.from(mine), Buffer.from(kafkajsRecord({ ...a, offsetDelta }).buffer));
+      }),
+      { numRuns: 500 },
+    );
+  });
+  for (const compression of [0, 1]) {
+    await t.step(compression === 0 ? "uncompressed batch" : "gzip batch", async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(args, { minLength: 1, maxLength: 30 }), async (messages) => {
+          const batch = async (encode: (args: RecordArgs) => EncodedRecord) => {
+            const records = messages.map((m, i) => encode({ ...m, offsetDelta: i }));
+            const encoded = await RecordBatch({
+              compression,
+              records,
+              firstTimestamp: 1_767_225_600_000,
+              maxTimestamp: 1_767_225_600_000,
+              firstSequence: 7,
+              lastOffsetDelta: records.length - 1,
+            });
+            return Buffer.from(encoded.buffer);
+          };
+          assert.deepEqual(await batch(direct), await batch(kafkajsRecord));
+        }),
+        { numRuns: 60 },
+      );
+    });
+  }
+  await t.step("a record the direct path wrote is an Encoder, as kafkajs' batch checks", () => {
+    const mine = direct({ key: Buffer.from("k"), value: Buffer.from("v") });
+    assert.ok(mine instanceof Encoder);
+    assert.equal(mine.buffer, mine.buf, "its bytes are not copied again");
+  });
 });

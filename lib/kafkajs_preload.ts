@@ -25,9 +25,7 @@
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-
-const GROUP = "kafkajs/src/producer/groupMessagesPerPartition.js";
-const CALLER = "kafkajs/src/producer/sendMessages.js";
+import { directRecordEncoder, type EncodedRecord, type RecordArgs } from "./kafkajs_encoder.ts";
 
 /** The arguments kafkajs passes to `groupMessagesPerPartition`. */
 export interface GroupArgs<M> {
@@ -68,17 +66,39 @@ export function groupMessagesPerPartition<M>(args: GroupArgs<M>): Record<number,
   return result;
 }
 
-let original: (<M>(args: GroupArgs<M>) => Record<number, M[]>) | undefined;
+/** Whether a swap took: see {@link groupingPatch}. */
+export type PatchState = "installed" | "late" | "unknown" | "failed";
 
 /**
- * kafkajs' own `groupMessagesPerPartition`, for the test that compares the two.
- *
- * @throws when kafkajs' module could not be loaded (see {@link groupingPatch})
+ * Swaps the CommonJS module `target` (a kafkajs file) for `replace(original)` in the module cache,
+ * before `caller` (the kafkajs file that requires it) loads. `mark` is a line of the original's
+ * source: without it, this is not the kafkajs the replacement was written for. Never throws.
  */
-export function originalGroupMessagesPerPartition<M>(args: GroupArgs<M>): Record<number, M[]> {
-  if (original === undefined) throw new Error(`kafkajs' groupMessagesPerPartition is not available (${groupingPatch})`);
-  return original(args);
+function swap<F>(target: string, caller: string, mark: string, replace: (original: F) => F): [PatchState, F?] {
+  try {
+    // resolved as imports are (require.resolve would walk directories, which needs --allow-read)
+    const pathOf = (specifier: string) => fileURLToPath(import.meta.resolve(specifier));
+    const require = createRequire(import.meta.url);
+    if (pathOf(caller) in require.cache) return ["late"];
+    const path = pathOf(target);
+    const original: F = require(path);
+    if (!String(original).includes(mark)) return ["unknown", original];
+    const cached = require.cache[path];
+    if (cached === undefined) return ["failed", original];
+    cached.exports = replace(original);
+    return ["installed", original];
+  } catch {
+    return ["failed"];
+  }
 }
+
+type Group = <M>(args: GroupArgs<M>) => Record<number, M[]>;
+const [grouping, originalGroup] = swap<Group>(
+  "kafkajs/src/producer/groupMessagesPerPartition.js",
+  "kafkajs/src/producer/sendMessages.js",
+  "[...current, message]",
+  () => groupMessagesPerPartition,
+);
 
 /**
  * Whether kafkajs' producer uses {@link groupMessagesPerPartition}: `installed`; `late` when kafkajs'
@@ -87,22 +107,38 @@ export function originalGroupMessagesPerPartition<M>(args: GroupArgs<M>): Record
  * be loaded through `require` at all (a runtime whose CommonJS loader differs). Never throws: at
  * worst kafkajs runs as it is.
  */
-export const groupingPatch: "installed" | "late" | "unknown" | "failed" = install();
+export const groupingPatch: PatchState = grouping;
 
-function install(): "installed" | "late" | "unknown" | "failed" {
-  try {
-    // resolved as imports are (require.resolve would walk directories, which needs --allow-read)
-    const pathOf = (specifier: string) => fileURLToPath(import.meta.resolve(specifier));
-    const require = createRequire(import.meta.url);
-    if (pathOf(CALLER) in require.cache) return "late";
-    const path = pathOf(GROUP);
-    original = require(path);
-    if (!String(original).includes("[...current, message]")) return "unknown";
-    const cached = require.cache[path];
-    if (cached === undefined) return "failed";
-    cached.exports = groupMessagesPerPartition;
-    return "installed";
-  } catch {
-    return "failed";
-  }
+/**
+ * kafkajs' own `groupMessagesPerPartition`, for the test that compares the two.
+ *
+ * @throws when kafkajs' module could not be loaded (see {@link groupingPatch})
+ */
+export function originalGroupMessagesPerPartition<M>(args: GroupArgs<M>): Record<number, M[]> {
+  if (originalGroup === undefined) throw new Error(`kafkajs' groupMessagesPerPartition is not available (${grouping})`);
+  return originalGroup(args);
+}
+
+type RecordEncoder = (args: RecordArgs) => EncodedRecord;
+const [record, originalRecord] = swap<RecordEncoder>(
+  "kafkajs/src/protocol/recordBatch/record/v0/index.js",
+  "kafkajs/src/protocol/requests/produce/v3/request.js",
+  "writeVarIntArray(headersArray.map(Header))",
+  directRecordEncoder,
+);
+
+/**
+ * Whether kafkajs' produce requests encode records with {@link directRecordEncoder}: the same
+ * states as {@link groupingPatch}.
+ */
+export const recordPatch: PatchState = record;
+
+/**
+ * kafkajs' own record (v0) encoder, for the test that compares the two.
+ *
+ * @throws when kafkajs' module could not be loaded (see {@link recordPatch})
+ */
+export function originalRecordEncoder(args: RecordArgs): EncodedRecord {
+  if (originalRecord === undefined) throw new Error(`kafkajs' record encoder is not available (${record})`);
+  return originalRecord(args);
 }
