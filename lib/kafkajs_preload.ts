@@ -1,19 +1,22 @@
 /**
  * What must change in kafkajs before kafkajs loads: its producer's `groupMessagesPerPartition`,
- * replaced by a linear one with the same result.
+ * replaced by a linear one with the same result, and its record (v0) encoder, replaced by
+ * {@link directRecordEncoder} (lib/kafkajs_encoder.ts), which writes the same bytes.
  *
  * Why: kafkajs 2.2.4 groups a request's messages by partition with a `reduce` that copies the
  * partition's array for every message (`[...current, message]`), quadratic in a request's messages
  * per partition: about 1 µs a message at 2,000 messages a request over 6 partitions, 12% of the
- * producer's time in a profile (docs/performance.md). kafkajs' `sendMessages.js` captures the
- * function when it loads, so it cannot be swapped afterwards as the encoder's methods are
- * (lib/kafkajs_encoder.ts): this module puts the linear one in the CommonJS module cache first,
- * where kafkajs' own `require` finds it.
+ * producer's time in a profile; and it encodes each record into a new zero-filled 512-byte buffer,
+ * which it then copies again (13% of the producer's time once the grouping was gone;
+ * docs/performance.md, Producer). kafkajs' `sendMessages.js` and its produce request capture those
+ * functions when they load, so they cannot be swapped afterwards as the encoder's methods are
+ * (lib/kafkajs_encoder.ts): this module puts the replacements in the CommonJS module cache first,
+ * where kafkajs' own `require` finds them.
  *
  * Hence the rule: every module of ours that imports values from `kafkajs` imports this module
  * first (`tests/project_test.ts` checks it). If kafkajs was loaded before anyway, or is not the
- * version this was written for, kafkajs is left as it is and {@link groupingPatch} says why
- * (`createKafka` logs it).
+ * version this was written for, kafkajs is left as it is and {@link groupingPatch} and
+ * {@link recordPatch} say why (`createKafka` logs it).
  *
  * @example
  * ```ts
