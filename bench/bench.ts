@@ -343,6 +343,8 @@ interface Results {
     {
       seconds: number;
       loadavg: string;
+      /** Dirty page cache at the phase's start, MB (null when /proc/meminfo could not be read). */
+      dirtyMbAtStart: number | null;
       cpu?: CpuUsage;
       othersPctOfCore: number;
       brokerRestarted: boolean;
@@ -408,6 +410,20 @@ async function loadavg(): Promise<string> {
     return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ");
   } catch {
     return "n/a";
+  }
+}
+
+/**
+ * Page-cache bytes not yet written to disk, MB (/proc/meminfo `Dirty`). A phase that writes much to
+ * Kafka leaves it for the kernel to write back about 30 s later, in whatever phase runs then.
+ */
+async function dirtyMb(): Promise<number | null> {
+  try {
+    const out = await new Deno.Command("cat", { args: ["/proc/meminfo"], stdout: "piped", stderr: "null" }).output();
+    const kb = /^Dirty:\s+(\d+) kB/m.exec(new TextDecoder().decode(out.stdout))?.[1];
+    return kb === undefined ? null : Math.round(Number(kb) / 1024);
+  } catch {
+    return null;
   }
 }
 
@@ -1095,10 +1111,11 @@ async function main(): Promise<void> {
   const phase = async (name: string, key: string, fn: (admin: BenchAdmin) => Promise<void>) => {
     for (let attempt = 1; attempt <= o.attempts; attempt++) {
       loads[name] = await loadavg();
+      const dirty = await dirtyMb();
       const t = performance.now();
       const tracker = await new CpuTracker().start();
       const brokersA = await brokerPids();
-      say(`${name}${attempt > 1 ? ` (attempt ${attempt})` : ""} (load ${loads[name]})`);
+      say(`${name}${attempt > 1 ? ` (attempt ${attempt})` : ""} (load ${loads[name]}, ${dirty ?? "?"} MB dirty)`);
       let failure: string | undefined;
       try {
         await using admin = await connectAdmin(BROKER);
@@ -1115,6 +1132,7 @@ async function main(): Promise<void> {
       results.phases[key] = {
         seconds,
         loadavg: loads[name]!,
+        dirtyMbAtStart: dirty,
         ...(cpu === undefined ? {} : { cpu }),
         othersPctOfCore: others,
         brokerRestarted,
@@ -1183,33 +1201,6 @@ async function main(): Promise<void> {
         if (run("producer")) results.producer = p;
       });
     }
-    if (run("java")) {
-      const size = Math.round(data.meanValueBytes);
-      await phase(`Java ProducerPerformance (--record-size ${size})`, "java-size", async (admin) => {
-        await admin.deleteTopics([javaTopics[0]!]);
-        await admin.createTopic(javaTopics[0]!, o.partitions);
-        const j = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[0]!, o.readings, [
-          "--record-size",
-          String(size),
-        ]);
-        results.javaRecordSize = { ...j, recordSize: size };
-      });
-      await phase("Java ProducerPerformance (--payload-file of our messages)", "java-payload", async (admin) => {
-        const file = new URL(`./payloads-${id}.tmp`, RESULTS);
-        await Deno.mkdir(RESULTS, { recursive: true });
-        await Deno.writeTextFile(file, data.payloadLines.join("\n") + "\n");
-        try {
-          await admin.deleteTopics([javaTopics[1]!]);
-          await admin.createTopic(javaTopics[1]!, o.partitions);
-          results.javaPayloads = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[1]!, o.readings, [
-            "--payload-file",
-            file.pathname,
-          ]);
-        } finally {
-          await Deno.remove(file).catch(() => {});
-        }
-      });
-    }
     if (filled) {
       const sinkRuns: { consumers: number; args: string[]; label: string }[] = [];
       if (run("sink")) sinkRuns.push({ consumers: 1, args: [], label: "1 consumer" });
@@ -1249,6 +1240,35 @@ async function main(): Promise<void> {
           results.latency.push(r);
         });
       }
+    }
+    // after the sink and latency phases: the Java tool writes 2 × 1,000,000 records that the kernel
+    // writes back ~30 s later, which cost the phase after it a fifth of its throughput (docs/performance.md)
+    if (run("java")) {
+      const size = Math.round(data.meanValueBytes);
+      await phase(`Java ProducerPerformance (--record-size ${size})`, "java-size", async (admin) => {
+        await admin.deleteTopics([javaTopics[0]!]);
+        await admin.createTopic(javaTopics[0]!, o.partitions);
+        const j = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[0]!, o.readings, [
+          "--record-size",
+          String(size),
+        ]);
+        results.javaRecordSize = { ...j, recordSize: size };
+      });
+      await phase("Java ProducerPerformance (--payload-file of our messages)", "java-payload", async (admin) => {
+        const file = new URL(`./payloads-${id}.tmp`, RESULTS);
+        await Deno.mkdir(RESULTS, { recursive: true });
+        await Deno.writeTextFile(file, data.payloadLines.join("\n") + "\n");
+        try {
+          await admin.deleteTopics([javaTopics[1]!]);
+          await admin.createTopic(javaTopics[1]!, o.partitions);
+          results.javaPayloads = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[1]!, o.readings, [
+            "--payload-file",
+            file.pathname,
+          ]);
+        } finally {
+          await Deno.remove(file).catch(() => {});
+        }
+      });
     }
     if (o.soakMs > 0) {
       await phase(`soak at ${o.soakRate}/s for ${o.soakMs / 60_000} min`, "soak", async (admin) => {
