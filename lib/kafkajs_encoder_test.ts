@@ -20,6 +20,19 @@ const { RecordBatch } = RecordBatchModule as unknown as {
   RecordBatch: (batch: Record<string, unknown>) => Promise<{ buffer: Uint8Array }>;
 };
 
+/** The bytes of a record batch of `records` (kafkajs' batch encoder; compression 0 none, 1 gzip). */
+async function batchBytes(records: unknown[], compression: number): Promise<Buffer> {
+  const batch = await RecordBatch({
+    compression,
+    records,
+    firstTimestamp: 1_767_225_600_000,
+    maxTimestamp: 1_767_225_600_000,
+    firstSequence: 7,
+    lastOffsetDelta: records.length - 1,
+  });
+  return Buffer.from(batch.buffer);
+}
+
 /** Runs `write` on a fresh encoder and returns its bytes. */
 function bytesOf(write: (e: InstanceType<typeof Encoder>) => void, initialSize?: number): Uint8Array {
   const e = new Encoder(initialSize);
@@ -118,15 +131,7 @@ Deno.test("records and gzip record batches encode byte-for-byte as with kafkajs'
           const encode = async () => {
             const records = messages.map((m, i) => Record({ ...m, offsetDelta: i }));
             if (c.compression === null) return Buffer.concat(records.map((r) => r.buffer));
-            const batch = await RecordBatch({
-              compression: c.compression,
-              records,
-              firstTimestamp: 1_767_225_600_000,
-              maxTimestamp: 1_767_225_600_000,
-              firstSequence: 7,
-              lastOffsetDelta: records.length - 1,
-            });
-            return Buffer.from(batch.buffer);
+            return await batchBytes(records, c.compression);
           };
           const [slow, fast] = await bothWays(encode);
           assert.ok(slow.length > 0);
@@ -203,16 +208,7 @@ Deno.test("the direct record encoder writes kafkajs' bytes, alone and in uncompr
       await fc.assert(
         fc.asyncProperty(fc.array(args, { minLength: 1, maxLength: 30 }), async (messages) => {
           const batch = async (encode: (args: RecordArgs) => EncodedRecord) => {
-            const records = messages.map((m, i) => encode({ ...m, offsetDelta: i }));
-            const encoded = await RecordBatch({
-              compression,
-              records,
-              firstTimestamp: 1_767_225_600_000,
-              maxTimestamp: 1_767_225_600_000,
-              firstSequence: 7,
-              lastOffsetDelta: records.length - 1,
-            });
-            return Buffer.from(encoded.buffer);
+            return await batchBytes(messages.map((m, i) => encode({ ...m, offsetDelta: i })), compression);
           };
           assert.deepEqual(await batch(direct), await batch(kafkajsRecord));
         }),
