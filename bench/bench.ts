@@ -1269,7 +1269,8 @@ async function main(): Promise<void> {
       }
     }
     // after the sink and latency phases: the Java tool writes 2 × 1,000,000 records that the kernel
-    // writes back ~30 s later, which cost the phase after it a fifth of its throughput (docs/performance.md)
+    // writes back ~30 s later, in the phase after it; the sink did worse there in three runs
+    // (suggestive, not conclusive: docs/performance.md)
     if (run("java")) {
       const size = Math.round(data.meanValueBytes);
       await phase(`Java ProducerPerformance (--record-size ${size})`, "java-size", async (admin) => {

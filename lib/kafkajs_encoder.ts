@@ -72,16 +72,30 @@ function zigZag(value: number): number {
   return value >= 0 ? value * 2 : -value * 2 - 1;
 }
 
-/** `Encoder.sizeOfVarLong`: bytes of a zigzag varlong; integers within ±2^52 without BigInt. */
-function sizeOfVarLong(value: unknown): number {
-  if (!fitsNumberPath(value)) return original.sizeOfVarLong.call(Encoder, value);
-  let z = zigZag(value);
+/** Bytes of an unsigned varint of a whole number below 2^53. */
+function uvarintSize(v: number): number {
   let bytes = 1;
-  while (z >= 128) {
-    z = Math.floor(z / 128);
+  while (v >= 128) {
+    v = Math.floor(v / 128);
     bytes++;
   }
   return bytes;
+}
+
+/** Writes an unsigned varint of a whole number below 2^53 at `at`; returns the next position. */
+function writeUVarintAt(buf: Uint8Array, at: number, v: number): number {
+  while (v >= 128) {
+    buf[at++] = (v % 128) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  buf[at++] = v;
+  return at;
+}
+
+/** `Encoder.sizeOfVarLong`: bytes of a zigzag varlong; integers within ±2^52 without BigInt. */
+function sizeOfVarLong(value: unknown): number {
+  if (!fitsNumberPath(value)) return original.sizeOfVarLong.call(Encoder, value);
+  return uvarintSize(zigZag(value));
 }
 
 /** `Encoder#writeUVarInt`: an unsigned 32-bit LEB128 varint, written in place. */
@@ -101,16 +115,8 @@ function writeUVarInt(this: EncoderInstance, value: number): EncoderInstance {
 /** `Encoder#writeVarLong`: a zigzag varlong; integers within ±2^52 written in place without BigInt. */
 function writeVarLong(this: EncoderInstance, value: unknown): EncoderInstance {
   if (!fitsNumberPath(value)) return original.writeVarLong.call(this, value);
-  let z = zigZag(value);
   this.ensureAvailable(10);
-  const buf = this.buf;
-  let offset = this.offset;
-  while (z >= 128) {
-    buf[offset++] = (z % 128) | 0x80;
-    z = Math.floor(z / 128);
-  }
-  buf[offset++] = z;
-  this.offset = offset;
+  this.offset = writeUVarintAt(this.buf, this.offset, zigZag(value));
   return this;
 }
 
@@ -159,26 +165,6 @@ class RecordBytes {
   }
 }
 Object.setPrototypeOf(RecordBytes.prototype, Encoder.prototype);
-
-/** Bytes of an unsigned varint of a whole number below 2^53. */
-function uvarintSize(v: number): number {
-  let bytes = 1;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    bytes++;
-  }
-  return bytes;
-}
-
-/** Writes an unsigned varint of a whole number below 2^53 at `at`; returns the next position. */
-function writeUVarintAt(buf: Uint8Array, at: number, v: number): number {
-  while (v >= 128) {
-    buf[at++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[at++] = v;
-  return at;
-}
 
 /** ZigZag of a 32-bit varint as kafkajs computes it (`Encoder.encodeZigZag`), unsigned. */
 function zigZag32(v: number): number {
