@@ -7,21 +7,21 @@
  *
  * @module
  */
-import { AlertPublisher } from "./lib/alert_events.ts";
-import { fatal, loadConfig } from "./lib/cli.ts";
-import { consumerOptions } from "./lib/config.ts";
-import { startConsumer } from "./lib/consume.ts";
-import { startOpsServer } from "./lib/http.ts";
-import { EpisodeTracker } from "./lib/episodes.ts";
-import { createKafka, ensureTopic } from "./lib/kafka.ts";
-import { createLogger } from "./lib/log.ts";
-import { ConsumerMetrics } from "./lib/metrics.ts";
-import { databaseHost, requireNet } from "./lib/permissions.ts";
-import { formatCount, formatDuration, Progress } from "./lib/progress.ts";
-import { createValidator } from "./lib/reading.ts";
-import { redactUrl, Repository, waitForSchema } from "./lib/repository.ts";
-import { onShutdown } from "./lib/shutdown.ts";
-import { Sink } from "./lib/sink.ts";
+import { AlertPublisher } from "./lib/kafka/alert_events.ts";
+import { fatal, loadConfig } from "./lib/config/cli.ts";
+import { consumerOptions } from "./lib/config/options.ts";
+import { startConsumer } from "./lib/kafka/consumer_loop.ts";
+import { startOpsServer } from "./lib/ops/http.ts";
+import { EpisodeTracker } from "./lib/domain/episodes.ts";
+import { createKafka, ensureTopic } from "./lib/kafka/client.ts";
+import { createLogger } from "./lib/ops/log.ts";
+import { ConsumerMetrics } from "./lib/ops/metrics.ts";
+import { databaseHost, requireNet } from "./lib/ops/permissions.ts";
+import { formatCount, formatDuration, Progress } from "./lib/ops/progress.ts";
+import { createValidator } from "./lib/domain/reading.ts";
+import { redactUrl, Repository, waitForSchema } from "./lib/storage/repository.ts";
+import { onShutdown } from "./lib/ops/shutdown.ts";
+import { Sink } from "./lib/sink/sink.ts";
 
 const USAGE =
   "usage: deno task consumer [options]\n\nValidates heart-rate readings from Kafka and stores them in PostgreSQL.";

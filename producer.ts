@@ -7,18 +7,18 @@
  *
  * @module
  */
-import { fatal, loadConfig } from "./lib/cli.ts";
-import { producerOptions } from "./lib/config.ts";
-import { startOpsServer } from "./lib/http.ts";
-import { createKafka, ensureTopic } from "./lib/kafka.ts";
-import { createLogger } from "./lib/log.ts";
-import { ProducerMetrics } from "./lib/metrics.ts";
-import { requireNet } from "./lib/permissions.ts";
-import { formatCount, formatDuration, Progress } from "./lib/progress.ts";
-import { Publisher, publishSimulation } from "./lib/publisher.ts";
-import { onShutdown } from "./lib/shutdown.ts";
-import { type Episode, Simulator } from "./lib/simulator.ts";
-import { printDryRun } from "./lib/dry_run.ts";
+import { fatal, loadConfig } from "./lib/config/cli.ts";
+import { producerOptions } from "./lib/config/options.ts";
+import { startOpsServer } from "./lib/ops/http.ts";
+import { createKafka, ensureTopic } from "./lib/kafka/client.ts";
+import { createLogger } from "./lib/ops/log.ts";
+import { ProducerMetrics } from "./lib/ops/metrics.ts";
+import { requireNet } from "./lib/ops/permissions.ts";
+import { formatCount, formatDuration, Progress } from "./lib/ops/progress.ts";
+import { Publisher, publishSimulation } from "./lib/kafka/publisher.ts";
+import { onShutdown } from "./lib/ops/shutdown.ts";
+import { type Episode, Simulator } from "./lib/simulator/simulator.ts";
+import { printDryRun } from "./lib/simulator/dry_run.ts";
 
 const USAGE =
   "usage: deno task producer [options]\n\nSimulates heart-rate monitors and publishes their readings to Kafka.";

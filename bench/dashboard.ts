@@ -33,9 +33,9 @@
 import { parseArgs } from "node:util";
 // @ts-types="@types/pg"
 import pg from "pg";
-import { dropDatabase, ensureDatabase, quoteIdent, Repository, type StoredReading } from "../lib/repository.ts";
-import type { Category } from "../lib/episodes.ts";
-import { dashboardQueries, type DashboardQuery, expandQuery, loadDashboard } from "../grafana/queries.ts";
+import { dropDatabase, ensureDatabase, quoteIdent, Repository, type StoredReading } from "../lib/storage/repository.ts";
+import type { Category } from "../lib/domain/episodes.ts";
+import { dashboardQueries, type DashboardQuery, expandQuery, loadDashboard } from "../tests/support/grafana/queries.ts";
 import { num, table } from "./report.ts";
 
 const SERVER = "postgres://postgres@127.0.0.1:5432";

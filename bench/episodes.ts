@@ -12,10 +12,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DEFAULT_DETECTOR, EpisodeTracker, type TrackedReading } from "../lib/episodes.ts";
-import { type KindScore, quantile, scoreEpisodes } from "../lib/scoring.ts";
-import { type Episode, Simulator } from "../lib/simulator.ts";
-import { createValidator, DEFAULT_LIMITS } from "../lib/reading.ts";
+import { DEFAULT_DETECTOR, EpisodeTracker, type TrackedReading } from "../lib/domain/episodes.ts";
+import { type KindScore, quantile, scoreEpisodes } from "../tests/support/scoring.ts";
+import { type Episode, Simulator } from "../lib/simulator/simulator.ts";
+import { createValidator, DEFAULT_LIMITS } from "../lib/domain/reading.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

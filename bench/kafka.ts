@@ -7,7 +7,7 @@
  *
  * @module
  */
-import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
+import "../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import process from "node:process";
 import { type Admin, Kafka, logLevel } from "kafkajs";
 import { runCommand } from "./proc.ts";

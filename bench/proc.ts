@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { taskArgs } from "../tests/tasks.ts";
+import { taskArgs } from "../tests/support/tasks.ts";
 
 const ROOT = new URL("..", import.meta.url);
 

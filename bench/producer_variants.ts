@@ -14,14 +14,14 @@
  *
  * @module
  */
-import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
+import "../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import process from "node:process";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { CompressionTypes, Kafka, logLevel, type Message, Partitioners } from "kafkajs";
-import { Simulator } from "../lib/simulator.ts";
+import { Simulator } from "../lib/simulator/simulator.ts";
 import { table } from "./report.ts";
-import { installFastEncoder } from "../lib/kafkajs_encoder.ts";
+import { installFastEncoder } from "../lib/kafka/patches/encoder.ts";
 
 const emitWarning = process.emitWarning.bind(process);
 process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {

@@ -13,12 +13,12 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
+import "../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import { Partitioners } from "kafkajs";
-import { createKafka } from "../lib/kafka.ts";
-import { createLogger } from "../lib/log.ts";
-import { Publisher, publishSimulation } from "../lib/publisher.ts";
-import { Simulator, type SimulatorOptions } from "../lib/simulator.ts";
+import { createKafka } from "../lib/kafka/client.ts";
+import { createLogger } from "../lib/ops/log.ts";
+import { Publisher, publishSimulation } from "../lib/kafka/publisher.ts";
+import { Simulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
 
 /** What the driver sends first. */
 export interface WorkerStart {

@@ -21,7 +21,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { Simulator } from "../lib/simulator.ts";
+import { Simulator } from "../lib/simulator/simulator.ts";
 import { connectAdmin } from "./kafka.ts";
 import { table } from "./report.ts";
 import { partitionOf, type WorkerDone, type WorkerStart } from "./producer_worker.ts";

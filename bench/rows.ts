@@ -8,11 +8,11 @@
  *
  * @module
  */
-import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
+import "../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import { Buffer } from "node:buffer";
 import { type PartitionerArgs, Partitioners } from "kafkajs";
-import { createValidator, type Reading, type Rejection } from "../lib/reading.ts";
-import { Simulator } from "../lib/simulator.ts";
+import { createValidator, type Reading, type Rejection } from "../lib/domain/reading.ts";
+import { Simulator } from "../lib/simulator/simulator.ts";
 
 /** What the producer script is asked to send; the same options give the same messages. */
 export interface Workload {

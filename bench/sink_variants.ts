@@ -27,16 +27,16 @@
  *
  * @module
  */
-import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
+import "../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type EachBatchPayload, Kafka, logLevel } from "kafkajs";
-import { EpisodeTracker } from "../lib/episodes.ts";
-import { toSinkRecord } from "../lib/kafka.ts";
-import { createLogger } from "../lib/log.ts";
-import { createValidator } from "../lib/reading.ts";
-import { Repository } from "../lib/repository.ts";
-import { Sink } from "../lib/sink.ts";
+import { EpisodeTracker } from "../lib/domain/episodes.ts";
+import { toSinkRecord } from "../lib/kafka/client.ts";
+import { createLogger } from "../lib/ops/log.ts";
+import { createValidator } from "../lib/domain/reading.ts";
+import { Repository } from "../lib/storage/repository.ts";
+import { Sink } from "../lib/sink/sink.ts";
 import { connect, countRows, freshDatabase } from "./db.ts";
 
 const emitWarning = process.emitWarning.bind(process);

@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { fatal, loadConfig } from "../lib/cli.ts";
-import { consumerOptions, type OptionTable, parse } from "../lib/config.ts";
-import { createLogger } from "../lib/log.ts";
-import { ensureDatabase, redactUrl, Repository } from "../lib/repository.ts";
+import { fatal, loadConfig } from "../lib/config/cli.ts";
+import { consumerOptions, type OptionTable, parse } from "../lib/config/options.ts";
+import { createLogger } from "../lib/ops/log.ts";
+import { ensureDatabase, redactUrl, Repository } from "../lib/storage/repository.ts";
 
 const options = {
   databaseUrl: {

@@ -5,9 +5,9 @@
  * crashes mid-episode, and not opened twice when everything is redelivered.
  */
 import assert from "node:assert/strict";
-import type { Alert } from "../lib/episodes.ts";
-import { DEFAULT_DETECTOR } from "../lib/episodes.ts";
-import { scoreEpisodes } from "../lib/scoring.ts";
+import type { Alert } from "../lib/domain/episodes.ts";
+import { DEFAULT_DETECTOR } from "../lib/domain/episodes.ts";
+import { scoreEpisodes } from "./support/scoring.ts";
 import {
   groupCaughtUp,
   integrationTest,
@@ -21,7 +21,7 @@ import {
   uniqueName,
   waitForJoin,
   waitUntil,
-} from "./helpers.ts";
+} from "./support/helpers.ts";
 
 const RUN: SeededRun = {
   seed: 77,

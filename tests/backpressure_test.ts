@@ -7,12 +7,20 @@
 import assert from "node:assert/strict";
 // @ts-types="@types/pg"
 import pg from "pg";
-import { startConsumer } from "../lib/consume.ts";
-import { createKafka, ensureTopic } from "../lib/kafka.ts";
-import { createLogger } from "../lib/log.ts";
-import { createValidator } from "../lib/reading.ts";
-import { Sink } from "../lib/sink.ts";
-import { BROKER, groupCaughtUp, integrationTest, testDatabase, testTopic, uniqueName, waitUntil } from "./helpers.ts";
+import { startConsumer } from "../lib/kafka/consumer_loop.ts";
+import { createKafka, ensureTopic } from "../lib/kafka/client.ts";
+import { createLogger } from "../lib/ops/log.ts";
+import { createValidator } from "../lib/domain/reading.ts";
+import { Sink } from "../lib/sink/sink.ts";
+import {
+  BROKER,
+  groupCaughtUp,
+  integrationTest,
+  testDatabase,
+  testTopic,
+  uniqueName,
+  waitUntil,
+} from "./support/helpers.ts";
 
 const quiet = createLogger({ level: "error", pretty: false, write: () => {} });
 const MESSAGES = 400;

@@ -5,8 +5,8 @@
  * None of these need Kafka or PostgreSQL.
  */
 import assert from "node:assert/strict";
-import { consumerOptions, producerOptions } from "../lib/config.ts";
-import { taskArgs } from "./tasks.ts";
+import { consumerOptions, producerOptions } from "../lib/config/options.ts";
+import { taskArgs } from "./support/tasks.ts";
 
 async function run(task: string, args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(Deno.execPath(), {

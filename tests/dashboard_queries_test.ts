@@ -28,9 +28,9 @@ import {
   parseInterval,
   rfc3339Nano,
   roundInterval,
-} from "../grafana/macros.ts";
-import { type Column, queryFrame, transformFrames } from "../grafana/frames.ts";
-import { dashboardQueries, type DashboardQuery, expandQuery, loadDashboard } from "../grafana/queries.ts";
+} from "./support/grafana/macros.ts";
+import { type Column, queryFrame, transformFrames } from "./support/grafana/frames.ts";
+import { dashboardQueries, type DashboardQuery, expandQuery, loadDashboard } from "./support/grafana/queries.ts";
 import {
   groupCaughtUp,
   integrationTest,
@@ -39,7 +39,7 @@ import {
   testTopic,
   uniqueName,
   waitUntil,
-} from "./helpers.ts";
+} from "./support/helpers.ts";
 
 const ROLES_SQL = new URL("../sql/roles.sql", import.meta.url);
 

@@ -13,8 +13,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 // @ts-types="@types/pg"
 import pg from "pg";
-import { Random } from "../lib/random.ts";
-import type { SimulatedMessage } from "../lib/simulator.ts";
+import { Random } from "../lib/simulator/random.ts";
+import type { SimulatedMessage } from "../lib/simulator/simulator.ts";
 import {
   type Child,
   groupCaughtUp,
@@ -31,7 +31,7 @@ import {
   uniqueName,
   waitForJoin,
   waitUntil,
-} from "./helpers.ts";
+} from "./support/helpers.ts";
 
 interface FaultRow {
   scenario: string;

@@ -13,7 +13,13 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { parse } from "yaml";
-import { type Column, type FrameShape, queryFrame, type Transformation, transformFrames } from "../grafana/frames.ts";
+import {
+  type Column,
+  type FrameShape,
+  queryFrame,
+  type Transformation,
+  transformFrames,
+} from "./support/grafana/frames.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
 

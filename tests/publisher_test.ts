@@ -3,10 +3,10 @@
  * batch size, so a one-partition topic without compression takes large batches of large messages.
  */
 import assert from "node:assert/strict";
-import { ensureTopic } from "../lib/kafka.ts";
-import { createLogger } from "../lib/log.ts";
-import { MAX_REQUEST_BYTES, Publisher } from "../lib/publisher.ts";
-import { integrationTest, testTopic } from "./helpers.ts";
+import { ensureTopic } from "../lib/kafka/client.ts";
+import { createLogger } from "../lib/ops/log.ts";
+import { MAX_REQUEST_BYTES, Publisher } from "../lib/kafka/publisher.ts";
+import { integrationTest, testTopic } from "./support/helpers.ts";
 
 const quiet = createLogger({ level: "error", pretty: false, write: () => {} });
 

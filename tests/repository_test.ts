@@ -5,12 +5,17 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Alert } from "../lib/episodes.ts";
-import { createLogger } from "../lib/log.ts";
-import { createValidator, type Validator } from "../lib/reading.ts";
-import { _readingColumns, type DeadLetter, type StoredReading, UnencodableRowError } from "../lib/repository.ts";
-import { isDataError, Sink } from "../lib/sink.ts";
-import { integrationTest, testDatabase } from "./helpers.ts";
+import type { Alert } from "../lib/domain/episodes.ts";
+import { createLogger } from "../lib/ops/log.ts";
+import { createValidator, type Validator } from "../lib/domain/reading.ts";
+import {
+  _readingColumns,
+  type DeadLetter,
+  type StoredReading,
+  UnencodableRowError,
+} from "../lib/storage/repository.ts";
+import { isDataError, Sink } from "../lib/sink/sink.ts";
+import { integrationTest, testDatabase } from "./support/helpers.ts";
 
 const reading = (over: Partial<StoredReading>): StoredReading => ({
   customerId: "CUST-001",

@@ -8,13 +8,13 @@
  *
  * @module
  */
-import "./kafkajs_preload.ts"; // before kafkajs: see the module
+import "./patches/preload.ts"; // before kafkajs: see the module
 import { Buffer } from "node:buffer";
 import { CompressionTypes, type ICustomPartitioner, type Message, Partitioners, type Producer } from "kafkajs";
-import type { Kafka } from "./kafka.ts";
-import type { Logger } from "./log.ts";
-import { sleep } from "./shutdown.ts";
-import type { SimulatedMessage, Simulator } from "./simulator.ts";
+import type { Kafka } from "./client.ts";
+import type { Logger } from "../ops/log.ts";
+import { sleep } from "../ops/shutdown.ts";
+import type { SimulatedMessage, Simulator } from "../simulator/simulator.ts";
 
 /** Options of a {@link Publisher}. */
 export interface PublisherOptions {

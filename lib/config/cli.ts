@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ConfigError, type ConfigOf, helpText, type OptionTable, parseConfig } from "./config.ts";
+import { ConfigError, type ConfigOf, helpText, type OptionTable, parseConfig } from "./options.ts";
 
 /**
  * Prints `error: <message>` on stderr and exits with `code`.

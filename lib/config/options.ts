@@ -134,7 +134,7 @@ export type ParseResult<T extends OptionTable> = { help: true } | { help: false;
  * @throws {ConfigError} naming the flag or env var and the bad value, in one line
  * @example
  * ```ts
- * import { parseConfig, parse } from "./config.ts";
+ * import { parseConfig, parse } from "./options.ts";
  * const table = { rate: { flag: "rate", env: "RATE", help: "readings/s", default: "10", schema: parse.positiveNumber } };
  * const result = parseConfig(table, { args: ["--rate", "50"], env: () => undefined });
  * // result.help === false && result.config.rate === 50

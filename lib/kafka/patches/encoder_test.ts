@@ -11,7 +11,7 @@ import {
   originalEncoder,
   type RecordArgs,
   restoreOriginalEncoder,
-} from "./kafkajs_encoder.ts";
+} from "./encoder.ts";
 
 /** kafkajs' record encoder: `{ offsetDelta, timestampDelta, key, value, headers }` → Encoder. */
 const Record = RecordModule as unknown as (record: Record<string, unknown>) => { buffer: Uint8Array };

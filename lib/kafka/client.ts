@@ -8,12 +8,12 @@
  *
  * @module
  */
-import { groupingPatch, recordPatch } from "./kafkajs_preload.ts"; // before kafkajs: see the module
+import { groupingPatch, recordPatch } from "./patches/preload.ts"; // before kafkajs: see the module
 import process from "node:process";
 import { Kafka, type KafkaMessage, type LogEntry, logLevel as KafkaLogLevel } from "kafkajs";
-import { installFastEncoder } from "./kafkajs_encoder.ts";
-import type { Logger } from "./log.ts";
-import type { SinkRecord } from "./sink.ts";
+import { installFastEncoder } from "./patches/encoder.ts";
+import type { Logger } from "../ops/log.ts";
+import type { SinkRecord } from "../sink/sink.ts";
 
 // kafkajs 2.2.4 arms a timer with a negative delay on every request queue check; newer runtimes
 // warn about it (TimeoutNegativeWarning) once per process. It is harmless: drop that one warning.

@@ -19,11 +19,11 @@
  *
  * @module
  */
-import type { Alert, AlertEvent, EpisodeTracker, TrackResult } from "./episodes.ts";
-import type { Logger } from "./log.ts";
-import type { Reading, Rejection, Validator } from "./reading.ts";
-import type { DeadLetter, StoredReading, WriteResult } from "./repository.ts";
-import { sleep } from "./shutdown.ts";
+import type { Alert, AlertEvent, EpisodeTracker, TrackResult } from "../domain/episodes.ts";
+import type { Logger } from "../ops/log.ts";
+import type { Reading, Rejection, Validator } from "../domain/reading.ts";
+import type { DeadLetter, StoredReading, WriteResult } from "../storage/repository.ts";
+import { sleep } from "../ops/shutdown.ts";
 
 /** One Kafka record as the sink sees it. */
 export interface SinkRecord {

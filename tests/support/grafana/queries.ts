@@ -12,7 +12,7 @@ import type { Transformation } from "./frames.ts";
 import { expandMacros, panelInterval, type TemplateVariable } from "./macros.ts";
 
 /** The dashboard file. */
-export const DASHBOARD_URL: URL = new URL("./dashboards/heartbeat-monitor.json", import.meta.url);
+export const DASHBOARD_URL: URL = new URL("../../../grafana/dashboards/heartbeat-monitor.json", import.meta.url);
 
 /** A query as the dashboard JSON stores it (panel targets and annotation targets). */
 export interface Target {

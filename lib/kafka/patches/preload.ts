@@ -20,7 +20,7 @@
  *
  * @example
  * ```ts
- * import "./kafkajs_preload.ts"; // before kafkajs
+ * import "./preload.ts"; // before kafkajs
  * import { Kafka } from "kafkajs";
  * ```
  *
@@ -28,7 +28,7 @@
  */
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { directRecordEncoder, type EncodedRecord, type RecordArgs } from "./kafkajs_encoder.ts";
+import { directRecordEncoder, type EncodedRecord, type RecordArgs } from "./encoder.ts";
 
 /** The arguments kafkajs passes to `groupMessagesPerPartition`. */
 export interface GroupArgs<M> {
@@ -49,7 +49,7 @@ export interface GroupArgs<M> {
  *
  * @example
  * ```ts
- * import { groupMessagesPerPartition } from "./kafkajs_preload.ts";
+ * import { groupMessagesPerPartition } from "./preload.ts";
  * const byPartition = groupMessagesPerPartition({
  *   topic: "t", partitionMetadata: [{}, {}], messages: ["a", "b", "c"],
  *   partitioner: ({ message }) => message === "b" ? 1 : 0,

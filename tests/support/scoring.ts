@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { Alert, EpisodeKind } from "./episodes.ts";
-import type { Episode } from "./simulator.ts";
+import type { Alert, EpisodeKind } from "../../lib/domain/episodes.ts";
+import type { Episode } from "../../lib/simulator/simulator.ts";
 
 /** Scores of one kind. */
 export interface KindScore {

@@ -8,10 +8,10 @@
  *
  * @module
  */
-import "./kafkajs_preload.ts"; // before kafkajs: see the module
+import "./patches/preload.ts"; // before kafkajs: see the module
 import { CompressionTypes, Partitioners, type Producer } from "kafkajs";
-import type { AlertEvent } from "./episodes.ts";
-import type { Kafka } from "./kafka.ts";
+import type { AlertEvent } from "../domain/episodes.ts";
+import type { Kafka } from "./client.ts";
 
 /** The JSON of one alert event on the alerts topic. */
 export interface AlertEventMessage {

@@ -11,8 +11,8 @@ import {
   EpisodeTracker,
   type TrackedReading,
 } from "./episodes.ts";
-import { scoreEpisodes } from "./scoring.ts";
-import { type Episode, Simulator } from "./simulator.ts";
+import { scoreEpisodes } from "../../tests/support/scoring.ts";
+import { type Episode, Simulator } from "../simulator/simulator.ts";
 
 const T0 = Date.UTC(2026, 10, 25, 12);
 const beat = (i: number, hr: number): Beat => ({

@@ -17,10 +17,10 @@
  */
 import process from "node:process";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { ConsumeOptions } from "./consume.ts";
+import type { ConsumeOptions } from "../kafka/consumer_loop.ts";
 import type { ReadinessReport } from "./http.ts";
-import { REASON_CODES } from "./reading.ts";
-import type { BatchStats } from "./sink.ts";
+import { REASON_CODES } from "../domain/reading.ts";
+import type { BatchStats } from "../sink/sink.ts";
 
 /** Buckets of the consumer's batch size histogram, in records. */
 export const BATCH_SIZE_BUCKETS: readonly number[] = [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];

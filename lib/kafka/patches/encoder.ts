@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * import { installFastEncoder } from "./kafkajs_encoder.ts";
+ * import { installFastEncoder } from "./encoder.ts";
  * installFastEncoder(); // once, before producing; idempotent
  * ```
  *

@@ -9,7 +9,7 @@ import {
   parse,
   parseConfig,
   producerOptions,
-} from "./config.ts";
+} from "./options.ts";
 
 /** An env lookup over a fixed record, so no test reads the real environment. */
 function envOf(vars: Record<string, string> = {}): (name: string) => string | undefined {

@@ -10,11 +10,11 @@
  *
  * @module
  */
-import "../lib/kafkajs_preload.ts"; // before kafkajs: see the module
+import "../../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import { logLevel } from "kafkajs";
-import { Kafka } from "../lib/kafka.ts";
-import { dropDatabase, ensureDatabase, Repository } from "../lib/repository.ts";
-import { type Episode, type SimulatedMessage, Simulator } from "../lib/simulator.ts";
+import { Kafka } from "../../lib/kafka/client.ts";
+import { dropDatabase, ensureDatabase, Repository } from "../../lib/storage/repository.ts";
+import { type Episode, type SimulatedMessage, Simulator } from "../../lib/simulator/simulator.ts";
 import { taskArgs } from "./tasks.ts";
 
 export { taskArgs };
@@ -94,7 +94,7 @@ export async function testDatabase(): Promise<TestDatabase> {
   await ensureDatabase(url);
   const repository = Repository.connect(url, { poolSize: 4 });
   for (const file of ["schema.sql", "roles.sql"]) {
-    await repository.applySchema(await Deno.readTextFile(new URL(`../sql/${file}`, import.meta.url)));
+    await repository.applySchema(await Deno.readTextFile(new URL(`../../sql/${file}`, import.meta.url)));
   }
   const writer = new URL(url);
   writer.username = "heartbeat_writer";
@@ -166,7 +166,7 @@ export async function spawnTask(task: string, args: string[] = [], env: Record<s
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",
-    cwd: new URL("..", import.meta.url),
+    cwd: new URL("../..", import.meta.url),
   }).spawn();
   let out = "", err = "";
   const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {

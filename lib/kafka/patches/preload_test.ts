@@ -1,4 +1,4 @@
-import "./kafkajs_preload.ts"; // before kafkajs: see the module
+import "./preload.ts"; // before kafkajs: see the module
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createRequire } from "node:module";
@@ -9,7 +9,7 @@ import {
   originalGroupMessagesPerPartition,
   originalRecordEncoder,
   recordPatch,
-} from "./kafkajs_preload.ts";
+} from "./preload.ts";
 
 Deno.test("groupMessagesPerPartition() groups as kafkajs' own does, calling the partitioner in the same order", () => {
   fc.assert(
@@ -53,11 +53,11 @@ Deno.test("kafkajs loads the linear grouping and the direct record encoder when 
 
 Deno.test("groupingPatch says 'late' when kafkajs was loaded before it; the record swap, due later, still takes", async () => {
   const script = `import "kafkajs"; const m = await import(${
-    JSON.stringify(new URL("./kafkajs_preload.ts", import.meta.url).href)
+    JSON.stringify(new URL("./preload.ts", import.meta.url).href)
   }); console.log(m.groupingPatch, m.recordPatch);`;
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--ext=ts", script],
-    cwd: new URL("..", import.meta.url).pathname,
+    cwd: new URL("../../..", import.meta.url).pathname,
     stdout: "piped",
     stderr: "piped",
   }).output();

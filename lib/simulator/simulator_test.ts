@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { createValidator } from "./reading.ts";
+import { createValidator } from "../domain/reading.ts";
 import {
   customerId,
   type Episode,

@@ -1,10 +1,10 @@
-import "./kafkajs_preload.ts"; // before kafkajs: see the module
+import "./patches/preload.ts"; // before kafkajs: see the module
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { Partitioners, type PartitionMetadata } from "kafkajs";
 import { cachingKeyPartitioner, type Publisher, publishSimulation } from "./publisher.ts";
-import { Simulator, type SimulatorOptions } from "./simulator.ts";
+import { Simulator, type SimulatorOptions } from "../simulator/simulator.ts";
 
 const OPTIONS: SimulatorOptions = {
   seed: 7,

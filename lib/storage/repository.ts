@@ -11,8 +11,8 @@
 // @ts-types="@types/pg"
 import pg from "pg";
 import { Buffer } from "node:buffer";
-import type { Alert, Beat, CustomerHistory } from "./episodes.ts";
-import type { Reading, Rejection } from "./reading.ts";
+import type { Alert, Beat, CustomerHistory } from "../domain/episodes.ts";
+import type { Reading, Rejection } from "../domain/reading.ts";
 import { BinaryArray, OID } from "./pg_binary.ts";
 
 /** A valid reading together with the Kafka position it was read from. */

@@ -20,10 +20,10 @@
  * @module
  */
 import type { Consumer, EachBatchPayload } from "kafkajs";
-import type { Kafka } from "./kafka.ts";
-import { toSinkRecord } from "./kafka.ts";
-import type { Logger } from "./log.ts";
-import type { Sink, SinkRecord } from "./sink.ts";
+import type { Kafka } from "./client.ts";
+import { toSinkRecord } from "./client.ts";
+import type { Logger } from "../ops/log.ts";
+import type { Sink, SinkRecord } from "../sink/sink.ts";
 import { CommitChains } from "./commit_chain.ts";
 
 /** Options of {@link startConsumer}. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type BatchFigures, ConsumerMetrics, ProducerMetrics, registerProcessMetrics } from "./metrics.ts";
 import { Registry } from "prom-client";
-import { REASON_CODES } from "./reading.ts";
+import { REASON_CODES } from "../domain/reading.ts";
 
 const NOW = Date.UTC(2026, 10, 25, 20, 0, 0);
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { createLogger } from "./log.ts";
-import { createValidator } from "./reading.ts";
-import type { DeadLetter, StoredReading, WriteResult } from "./repository.ts";
+import { createLogger } from "../ops/log.ts";
+import { createValidator } from "../domain/reading.ts";
+import type { DeadLetter, StoredReading, WriteResult } from "../storage/repository.ts";
 import { type BatchStats, isDataError, Sink, type SinkRecord } from "./sink.ts";
 
 const quiet = createLogger({ level: "error", pretty: false, write: () => {} });

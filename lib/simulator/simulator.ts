@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { isAnomalous, type ReasonCode } from "./reading.ts";
+import { isAnomalous, type ReasonCode } from "../domain/reading.ts";
 import { Random, uuidv7 } from "./random.ts";
 
 /** The kinds of injected fault, each with the reason code a correct consumer must give. */
