@@ -19,7 +19,7 @@ import { ConsumerMetrics } from "./lib/ops/metrics.ts";
 import { databaseHost, requireNet } from "./lib/ops/permissions.ts";
 import { formatCount, formatDuration, Progress } from "./lib/ops/progress.ts";
 import { createValidator } from "./lib/domain/reading.ts";
-import { redactUrl, Repository, waitForSchema } from "./lib/storage/repository.ts";
+import { redactUrl, Repository, waitForSchema } from "./lib/storage/mod.ts";
 import { onShutdown } from "./lib/ops/shutdown.ts";
 import { Sink } from "./lib/sink/sink.ts";
 

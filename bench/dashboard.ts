@@ -33,8 +33,9 @@
 import { parseArgs } from "node:util";
 // @ts-types="@types/pg"
 import pg from "pg";
-import { dropDatabase, ensureDatabase, quoteIdent, Repository, type StoredReading } from "../lib/storage/repository.ts";
-import type { Category } from "../lib/domain/episodes.ts";
+import { ensureDatabase, quoteIdent, Repository, type StoredReading } from "../lib/storage/mod.ts";
+import { dropDatabase } from "../tests/support/database.ts";
+import type { Category } from "../lib/domain/heart_rate.ts";
 import { dashboardQueries, type DashboardQuery, expandQuery, loadDashboard } from "../tests/support/grafana/queries.ts";
 import { num, table } from "./report.ts";
 
@@ -468,7 +469,7 @@ async function ingestCost(): Promise<IngestResult[]> {
       const repository = Repository.connect(url);
       try {
         await repository.applySchema(variants[name]!);
-        await repository.query("CHECKPOINT");
+        await repository.applySchema("CHECKPOINT");
         const t0 = performance.now();
         for (const batch of batches) await repository.writeBatch(batch, []);
         const rate = ingestReadings / ((performance.now() - t0) / 1000);

@@ -13,7 +13,8 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { once } from "node:events";
 import type { Buffer } from "node:buffer";
-import { dropDatabase, ensureDatabase } from "../lib/storage/repository.ts";
+import { ensureDatabase } from "../lib/storage/mod.ts";
+import { dropDatabase } from "../tests/support/database.ts";
 import { DEAD_LETTER_COLUMNS, type ReadingColumns, type SampleReading } from "./rows.ts";
 
 /** A throw-away database with the pipeline's schema; dropped on dispose. */

@@ -32,7 +32,7 @@ import { from as copyFrom } from "pg-copy-streams";
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
-import { Repository, type StoredReading } from "../lib/storage/repository.ts";
+import { Repository, type StoredReading } from "../lib/storage/mod.ts";
 import { freshDatabase, tableColumns } from "./db.ts";
 import { table } from "./report.ts";
 import { buildDataset, exampleReading, type ReadingColumns, readingColumns, readingLine } from "./rows.ts";

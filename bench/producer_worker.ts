@@ -17,7 +17,8 @@ import "../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import { Partitioners } from "kafkajs";
 import { createKafka } from "../lib/kafka/client.ts";
 import { createLogger } from "../lib/ops/log.ts";
-import { Publisher, publishSimulation } from "../lib/kafka/publisher.ts";
+import { Publisher } from "../lib/kafka/publisher.ts";
+import { publishSimulation } from "../lib/simulator/publish.ts";
 import { Simulator, type SimulatorOptions } from "../lib/simulator/simulator.ts";
 
 /** What the driver sends first. */

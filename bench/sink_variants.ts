@@ -35,7 +35,7 @@ import { EpisodeTracker } from "../lib/domain/episodes.ts";
 import { toSinkRecord } from "../lib/kafka/client.ts";
 import { createLogger } from "../lib/ops/log.ts";
 import { createValidator } from "../lib/domain/reading.ts";
-import { Repository } from "../lib/storage/repository.ts";
+import { Repository } from "../lib/storage/mod.ts";
 import { Sink } from "../lib/sink/sink.ts";
 import { connect, countRows, freshDatabase } from "./db.ts";
 

@@ -10,7 +10,7 @@
 import { fatal, loadConfig } from "../lib/config/cli.ts";
 import { consumerOptions, type OptionTable, parse } from "../lib/config/options.ts";
 import { createLogger } from "../lib/ops/log.ts";
-import { ensureDatabase, redactUrl, Repository } from "../lib/storage/repository.ts";
+import { ensureDatabase, redactUrl, Repository } from "../lib/storage/mod.ts";
 
 const options = {
   databaseUrl: {

@@ -48,7 +48,7 @@ interface AlertRow {
 
 async function alerts(db: TestDatabase): Promise<AlertRow[]> {
   const iso = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-  return await db.repository.query<AlertRow>(
+  return await db.query<AlertRow>(
     `SELECT customer_id, kind, to_char(started_at AT TIME ZONE 'UTC', ${iso}) AS started_at,
             (extract(epoch FROM started_at) * 1000)::float8 AS started_ms,
             (extract(epoch FROM opened_at) * 1000)::float8 AS opened_ms,
@@ -85,7 +85,7 @@ async function consumeAll(
   const base = { DATABASE_URL: db.url, KAFKA_TOPIC: topic, KAFKA_GROUP_ID: group, KAFKA_SESSION_TIMEOUT: "6s", ...env };
   for (let i = 0; i < kills; i++) {
     const c = await spawnTask("consumer", [], { ...base, HEARTBEAT_CONSUMER_BATCH_SIZE: "300" });
-    await waitUntil("some progress", async () => (await db.repository.counts()).readings > (i + 1) * 3_000, 60_000);
+    await waitUntil("some progress", async () => (await db.counts()).readings > (i + 1) * 3_000, 60_000);
     c.kill("SIGKILL");
     await c.status;
   }

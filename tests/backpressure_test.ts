@@ -92,13 +92,13 @@ integrationTest("the consumer stops fetching at maxPendingBytes while the databa
       `${most} bytes pending (${Math.round(most / perMessage)} of ${MESSAGES} messages)`,
     );
     assert.ok(sink.pending < MESSAGES / 2, `${sink.pending} of ${MESSAGES} messages taken`);
-    const stored = await db.repository.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
+    const stored = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
     assert.deepEqual(stored, [{ n: 0 }], "nothing can be stored while the table is locked");
 
     await locker.query("COMMIT");
     unlocked = true;
     await waitUntil("every message to be stored and committed", () => groupCaughtUp(topic.kafka, topic.name, groupId));
-    const after = await db.repository.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
+    const after = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
     assert.deepEqual(after, [{ n: MESSAGES }]);
   } finally {
     if (!unlocked) await locker.query("ROLLBACK").catch(() => {});

@@ -406,7 +406,7 @@ integrationTest(
     {
       await using consumer = await spawnTask("consumer", [], env);
       await waitUntil("every message to be stored", async () => {
-        const c = await db.repository.counts();
+        const c = await db.counts();
         return c.readings + c.deadLetters >= RUN.count;
       }, 90_000);
       consumer.kill("SIGTERM");
@@ -414,7 +414,7 @@ integrationTest(
     }
     await db.repository.applySchema(await Deno.readTextFile(ROLES_SQL));
 
-    const [stored] = await db.repository.query<
+    const [stored] = await db.query<
       { readings: string; anomalous: string; customers: string; alerts: string }
     >(
       `SELECT (SELECT count(*) FROM readings) AS readings, (SELECT count(*) FROM readings WHERE is_anomaly) AS anomalous,
@@ -423,7 +423,7 @@ integrationTest(
     assert.ok(Number(stored?.alerts) > 0, "the run made no alerts: the episode panels would prove nothing");
 
     await t.step("the readings_5s rollup agrees with the readings", async () => {
-      assert.deepEqual(await db.repository.query(ROLLUP_MISMATCHES), []);
+      assert.deepEqual(await db.query(ROLLUP_MISMATCHES), []);
     });
 
     const reader = new pg.Client({
@@ -517,7 +517,7 @@ integrationTest(
           rows.map((r) => r.Customer).sort(),
           "every roster row has a series, and every series a row",
         );
-        const expected = await db.repository.query<{ customer_id: string; ms: string; bpm: number }>(
+        const expected = await db.query<{ customer_id: string; ms: string; bpm: number }>(
           `SELECT customer_id, (extract(epoch FROM b) * 1000)::bigint AS ms, avg(heart_rate)::float8 AS bpm
            FROM (SELECT customer_id, heart_rate,
                         date_bin($1 * interval '1 ms', recorded_at, timestamptz '1970-01-01 00:00:00+00') AS b
@@ -555,7 +555,7 @@ integrationTest(
     }
 
     await t.step("delivering every record again changes neither the readings nor the rollup", async () => {
-      const before = await db.repository.query("SELECT * FROM readings_5s ORDER BY customer_id, bucket");
+      const before = await db.query("SELECT * FROM readings_5s ORDER BY customer_id, bucket");
       const group = uniqueName("dashboard_again");
       await using again = await spawnTask("consumer", [], { ...env, KAFKA_GROUP_ID: group });
       await waitUntil(
@@ -564,8 +564,8 @@ integrationTest(
       );
       again.kill("SIGTERM");
       assert.equal((await again.status).code, 0, again.stderr());
-      assert.deepEqual(await db.repository.query("SELECT * FROM readings_5s ORDER BY customer_id, bucket"), before);
-      assert.deepEqual(await db.repository.query(ROLLUP_MISMATCHES), []);
+      assert.deepEqual(await db.query("SELECT * FROM readings_5s ORDER BY customer_id, bucket"), before);
+      assert.deepEqual(await db.query(ROLLUP_MISMATCHES), []);
     });
   },
   240_000,

@@ -89,13 +89,13 @@ async function verify(scenario: string, db: TestDatabase, topic: TestTopic, mess
     if (m.truth.valid) valid.add(`${m.truth.customerId}|${m.truth.recordedAt}|${m.truth.heartRate}`);
     else invalid++;
   }
-  const rows = await db.repository.query<{ k: string }>(
+  const rows = await db.query<{ k: string }>(
     `SELECT customer_id || '|' || to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || heart_rate AS k FROM readings`,
   );
   const stored = new Set(rows.map((r) => r.k));
   const lostReadings = [...valid].filter((k) => !stored.has(k)).length;
   const extraReadings = [...stored].filter((k) => !valid.has(k)).length;
-  const { deadLetters } = await db.repository.counts();
+  const { deadLetters } = await db.counts();
   const records = await topicRecords(topic);
   const row: FaultRow = {
     scenario,
@@ -125,7 +125,7 @@ function consumer(db: TestDatabase, topic: TestTopic, group: string, env: Record
 }
 
 async function total(db: TestDatabase): Promise<number> {
-  const c = await db.repository.counts();
+  const c = await db.counts();
   return c.readings + c.deadLetters;
 }
 
@@ -418,7 +418,7 @@ integrationTest(
     c.kill("SIGTERM");
     assert.equal((await c.status).code, 0, c.stderr());
     assert.ok((Date.now() - cStop) / 1000 < 10);
-    const stored = await db.repository.query<{ p: number; next: string }>(
+    const stored = await db.query<{ p: number; next: string }>(
       `SELECT p, (max(o) + 1)::text AS next FROM (
        SELECT kafka_partition AS p, kafka_offset AS o FROM readings
        UNION ALL SELECT kafka_partition, kafka_offset FROM dead_letters) x GROUP BY p`,
@@ -558,7 +558,7 @@ integrationTest(
     }
     await using c = await consumer(db, topic, uniqueName("hostile"));
     await waitUntil("every message handled", async () => (await total(db)) >= sent.length);
-    const letters = await db.repository.query<{ o: string; reason: string; bytes: number; payload: string | null }>(
+    const letters = await db.query<{ o: string; reason: string; bytes: number; payload: string | null }>(
       "SELECT kafka_offset::text AS o, reason, payload_bytes AS bytes, encode(payload, 'hex') AS payload FROM dead_letters ORDER BY kafka_offset",
     );
     const byOffset = new Map(letters.map((l) => [Number(l.o), l]));
@@ -573,7 +573,7 @@ integrationTest(
         assert.equal(l.payload, raw, "the raw bytes are kept");
       }
     });
-    const { readings } = await db.repository.counts();
+    const { readings } = await db.counts();
     assert.equal(readings, corpus.length);
     // and it is still running: one more valid reading gets stored
     await producer.send({
@@ -585,7 +585,7 @@ integrationTest(
     });
     await waitUntil(
       "the consumer to keep going",
-      async () => (await db.repository.counts()).readings === corpus.length + 1,
+      async () => (await db.counts()).readings === corpus.length + 1,
     );
     await producer.disconnect();
     c.kill("SIGTERM");

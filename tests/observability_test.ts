@@ -120,7 +120,7 @@ integrationTest(
       ).catch((e) => assert.fail(`${e.message}\n${why()}`));
       let m = await scrape(CONSUMER_PORT);
       assert.equal(m.get("heartbeat_consumer_readings_stored_total"), truth.valid);
-      assert.equal((await db.repository.counts()).readings, truth.valid, "the database agrees");
+      assert.equal((await db.counts()).readings, truth.valid, "the database agrees");
       for (const [reason, n] of truth.reasons) {
         assert.equal(m.get(`heartbeat_consumer_rejected_total{reason="${reason}"}`), n, reason);
       }

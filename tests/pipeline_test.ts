@@ -70,7 +70,7 @@ integrationTest(
     {
       await using consumer = await spawnTask("consumer", [], env);
       await waitUntil("every message to be stored", async () => {
-        const c = await db.repository.counts();
+        const c = await db.counts();
         return c.readings + c.deadLetters >= RUN.count;
       });
       consumer.kill("SIGTERM");
@@ -78,7 +78,7 @@ integrationTest(
       assert.equal(status.code, 0, `consumer did not stop cleanly:\n${consumer.stderr()}`);
     }
 
-    const readings = await db.repository.query<ReadingRow>(
+    const readings = await db.query<ReadingRow>(
       `SELECT customer_id, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
             heart_rate, is_anomaly, reading_id::text FROM readings ORDER BY recorded_at, customer_id`,
     );
@@ -95,7 +95,7 @@ integrationTest(
     assert.equal(readings.length, expectedReadings.length);
     assert.deepEqual(readings, expectedReadings);
 
-    const letters = await db.repository.query<DeadLetterRow>(
+    const letters = await db.query<DeadLetterRow>(
       "SELECT encode(kafka_key, 'escape') AS kafka_key, encode(payload, 'hex') AS payload, reason, reasons FROM dead_letters",
     );
     const key = (k: string | null, payload: string | null, reason: string) => `${k}|${payload ?? ""}|${reason}`;
@@ -108,7 +108,7 @@ integrationTest(
     }
 
     // redelivery: a new consumer group reads every record again; nothing may be added
-    const before = await db.repository.counts();
+    const before = await db.counts();
     {
       const group = uniqueName("g2");
       await using again = await spawnTask("consumer", [], { ...env, KAFKA_GROUP_ID: group });
@@ -125,6 +125,6 @@ integrationTest(
       assert.equal(totals.inserted, 0);
       assert.equal(totals.rejected, 0);
     }
-    assert.deepEqual(await db.repository.counts(), before);
+    assert.deepEqual(await db.counts(), before);
   },
 );

@@ -8,13 +8,9 @@ import fc from "fast-check";
 import type { Alert } from "../lib/domain/episodes.ts";
 import { createLogger } from "../lib/ops/log.ts";
 import { createValidator, type Validator } from "../lib/domain/reading.ts";
-import {
-  _readingColumns,
-  type DeadLetter,
-  type StoredReading,
-  UnencodableRowError,
-} from "../lib/storage/repository.ts";
-import { isDataError, Sink } from "../lib/sink/sink.ts";
+import { DataError, type DeadLetter, type StoredReading, UnencodableRowError } from "../lib/storage/mod.ts";
+import { readingColumns } from "../lib/storage/_columns.ts";
+import { Sink } from "../lib/sink/mod.ts";
 import { integrationTest, testDatabase } from "./support/helpers.ts";
 
 const reading = (over: Partial<StoredReading>): StoredReading => ({
@@ -50,7 +46,7 @@ integrationTest("writeBatch() stores readings exactly and skips the same reading
   assert.deepEqual(first, { inserted: 3, duplicates: 0, rejected: 0, rejectedDuplicates: 0 });
   const again = await db.repository.writeBatch(rows, []);
   assert.deepEqual(again, { inserted: 0, duplicates: 3, rejected: 0, rejectedDuplicates: 0 });
-  const stored = await db.repository.query<Record<string, unknown>>(
+  const stored = await db.query<Record<string, unknown>>(
     `SELECT customer_id, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, heart_rate,
             is_anomaly, category, reported_anomaly, reading_id::text, kafka_partition, kafka_offset::text
      FROM readings ORDER BY customer_id`,
@@ -102,9 +98,9 @@ integrationTest(
       (e: unknown) => e,
     );
     assert.ok(error instanceof UnencodableRowError);
-    assert.equal(isDataError(error), true, "the sink must split the batch, not retry it");
+    assert.ok(error instanceof DataError, "the sink must split the batch, not retry it");
     assert.match(error.message, /cannot encode the row for PostgreSQL: Cannot encode uuid "not-a-uuid"/);
-    const count = await db.repository.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
+    const count = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
     assert.deepEqual(count, [{ n: 0 }]);
     // the connection pool is intact: the next batch goes through
     assert.equal((await db.repository.writeBatch([reading({})], [])).inserted, 1);
@@ -144,9 +140,9 @@ integrationTest(
     }));
     await sink.submit(records); // resolves: the batch is not retried forever
     await sink.close();
-    const stored = await db.repository.query<{ customer_id: string }>("SELECT customer_id FROM readings ORDER BY 1");
+    const stored = await db.query<{ customer_id: string }>("SELECT customer_id FROM readings ORDER BY 1");
     assert.deepEqual(stored.map((r) => r.customer_id), [0, 1, 2, 4, 5, 6, 7].map((i) => `CUST-${i}`));
-    const letters = await db.repository.query<{ o: string; payload: string; reason: string; detail: string }>(
+    const letters = await db.query<{ o: string; payload: string; reason: string; detail: string }>(
       "SELECT kafka_offset::text AS o, convert_from(payload, 'UTF8') AS payload, reason, reasons->0->>'detail' AS detail FROM dead_letters",
     );
     assert.equal(letters.length, 1);
@@ -181,7 +177,7 @@ integrationTest("writeBatch() keeps a dead letter's raw bytes and every reason, 
   };
   assert.equal((await db.repository.writeBatch([], [letter, tombstone])).rejected, 2);
   assert.equal((await db.repository.writeBatch([], [letter])).rejectedDuplicates, 1);
-  const rows = await db.repository.query<Record<string, unknown>>(
+  const rows = await db.query<Record<string, unknown>>(
     "SELECT kafka_offset::text AS o, encode(payload, 'hex') AS payload, payload_bytes, encode(kafka_key, 'escape') AS key, reason, reasons FROM dead_letters ORDER BY 1",
   );
   assert.deepEqual(rows.map((r) => [r.o, r.payload, r.payload_bytes, r.key, r.reason]), [
@@ -222,7 +218,7 @@ integrationTest(
     await db.repository.writeBatch([], [], [open]);
     await db.repository.writeBatch([], [], [closed]);
     await db.repository.writeBatch([], [], [open]); // a redelivered older state
-    const rows = await db.repository.query<Record<string, unknown>>(
+    const rows = await db.query<Record<string, unknown>>(
       "SELECT kind, peak, reading_count, severity, ended_at IS NOT NULL AS ended, closed_at IS NOT NULL AS closed FROM alerts",
     );
     assert.deepEqual(rows, [{
@@ -283,10 +279,10 @@ integrationTest("the readings' binary arrays are byte for byte what PostgreSQL's
     ["kafka_offset", "int8", (r) => r.offset],
     ["category", "text", (r) => r.category],
   ];
-  const ours = _readingColumns(rows);
+  const ours = readingColumns(rows);
   for (const [j, [name, type, value]] of columns.entries()) {
     await t.step(`${name} (${type}[])`, async () => {
-      const { rows: [theirs] } = await db.repository.pool.query<{ bytes: Uint8Array }>(
+      const { rows: [theirs] } = await db.pool.query<{ bytes: Uint8Array }>(
         `SELECT array_send($1::${type}[]) AS bytes`,
         [rows.map(value)],
       );
@@ -329,8 +325,8 @@ integrationTest("any readings' binary arrays are what array_send writes for the 
           }),
         };
       });
-      const ours = _readingColumns(rows.map((r) => r.reading));
-      const { rows: [theirs] } = await db.repository.pool.query<Record<string, Uint8Array>>(
+      const ours = readingColumns(rows.map((r) => r.reading));
+      const { rows: [theirs] } = await db.pool.query<Record<string, Uint8Array>>(
         `SELECT array_send($1::text[]) AS a, array_send($2::timestamptz[]) AS b, array_send($3::float8[]) AS c,
                 array_send($4::bool[]) AS d, array_send($5::bool[]) AS e, array_send($6::uuid[]) AS f,
                 array_send($7::int4[]) AS g, array_send($8::int8[]) AS h`,

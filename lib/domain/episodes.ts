@@ -1,14 +1,6 @@
 /**
- * Heart-rate classification and sustained-episode detection.
- *
- * Each stored reading gets a {@link Category}. Thresholds (adult, at rest):
- * - normal 60–100 bpm: American Heart Association, "All About Heart Rate (Pulse)";
- * - bradycardia below 60 and tachycardia above 100 bpm: the same bounds, as used by the 2018
- *   ACC/AHA/HRS bradycardia guideline and the 2015 ACC/AHA/HRS SVT guideline;
- * - critical low below 40 bpm: the level at which the 2018 ACC/AHA/HRS guideline treats awake
- *   bradycardia as significant;
- * - critical high above 150 bpm: the rate from which the AHA ACLS adult tachycardia algorithm
- *   considers the rhythm itself the likely cause of instability.
+ * Sustained-episode detection. The thresholds and the classification of single readings are in
+ * `heart_rate.ts`.
  *
  * An **episode** is a run of readings on one side of the normal range (low: below 60, high:
  * above 100) that lasts at least `minReadings` readings and `minDurationMs`. Single noisy readings
@@ -19,39 +11,7 @@
  *
  * @module
  */
-
-/** A reading's class. */
-export type Category = "critical_low" | "bradycardia" | "normal" | "tachycardia" | "critical_high";
-
-/** Below this many bpm: critical low. */
-export const CRITICAL_LOW_BELOW_BPM = 40;
-/** Above this many bpm: critical high. */
-export const CRITICAL_HIGH_ABOVE_BPM = 150;
-
-/**
- * Classifies a heart rate.
- *
- * @example
- * ```ts
- * import { classify } from "./episodes.ts";
- * classify(39); // "critical_low"
- * classify(60); // "normal"
- * classify(151); // "critical_high"
- * ```
- */
-export function classify(heartRate: number): Category {
-  if (heartRate < CRITICAL_LOW_BELOW_BPM) return "critical_low";
-  if (heartRate < 60) return "bradycardia";
-  if (heartRate <= 100) return "normal";
-  if (heartRate <= CRITICAL_HIGH_ABOVE_BPM) return "tachycardia";
-  return "critical_high";
-}
-
-/** The kinds of sustained episode. */
-export type EpisodeKind = "bradycardia" | "tachycardia";
-
-/** How sure the alarm is: critical when the episode's peak crossed a critical threshold. */
-export type Severity = "warning" | "critical";
+import { type EpisodeKind, type Severity, severityOf, sideOf } from "./heart_rate.ts";
 
 /** Detection settings. */
 export interface DetectorSettings {
@@ -125,18 +85,6 @@ interface Run {
   count: number;
   peak: number;
   gap: number;
-}
-
-function sideOf(heartRate: number): EpisodeKind | null {
-  if (heartRate < 60) return "bradycardia";
-  if (heartRate > 100) return "tachycardia";
-  return null;
-}
-
-function severityOf(kind: EpisodeKind, peak: number): Severity {
-  return (kind === "bradycardia" ? peak < CRITICAL_LOW_BELOW_BPM : peak > CRITICAL_HIGH_ABOVE_BPM)
-    ? "critical"
-    : "warning";
 }
 
 /** What {@link CustomerDetector.feed} returns for the (many) readings that cause no event. */

@@ -3,7 +3,6 @@ import {
   type Alert,
   type AlertEvent,
   type Beat,
-  classify,
   CustomerDetector,
   type CustomerHistory,
   DEFAULT_DETECTOR,
@@ -11,6 +10,7 @@ import {
   EpisodeTracker,
   type TrackedReading,
 } from "./episodes.ts";
+import { classify } from "./heart_rate.ts";
 import { scoreEpisodes } from "../../tests/support/scoring.ts";
 import { type Episode, Simulator } from "../simulator/simulator.ts";
 

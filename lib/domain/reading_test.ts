@@ -1,18 +1,16 @@
 import assert from "node:assert/strict";
 import {
-  ANOMALY_ABOVE_BPM,
-  ANOMALY_BELOW_BPM,
   createValidator,
   CUSTOMER_ID_PATTERN,
   DEFAULT_LIMITS,
   duplicateTopLevelKeys,
-  isAnomalous,
   mayRepeatTopLevelKeys,
-  parseTimestamp,
   REASON_CODES,
   type ReasonCode,
   type Verdict,
 } from "./reading.ts";
+import { ANOMALY_ABOVE_BPM, ANOMALY_BELOW_BPM, isAnomalous } from "./heart_rate.ts";
+import { parseTimestamp } from "./timestamp.ts";
 
 /** The fixed clock of these tests: 2026-01-01T00:00:00Z. */
 const NOW = Date.UTC(2026, 0, 1);

@@ -1,6 +1,7 @@
 /**
- * Kafka helpers: the only module that builds kafkajs clients. It routes kafkajs' own logs into our
- * logger, creates the topic when it is missing, and converts records for the sink.
+ * Kafka clients: the only module that builds kafkajs clients. It installs the kafkajs patches
+ * first (`patches/preload.ts`) and logs their state, routes kafkajs' own logs into our logger,
+ * and creates the topic when it is missing.
  *
  * Requires `--allow-net=<every broker host:port>`; kafkajs probes `NODE_ENV`, `KAFKAJS_*` and other
  * environment variables at start, so entry scripts run with `--ignore-env` for the names they do
@@ -8,12 +9,11 @@
  *
  * @module
  */
-import { groupingPatch, recordPatch } from "./patches/preload.ts"; // before kafkajs: see the module
+import "./patches/preload.ts"; // before kafkajs: see the module
 import process from "node:process";
-import { Kafka, type KafkaMessage, type LogEntry, logLevel as KafkaLogLevel } from "kafkajs";
-import { installFastEncoder } from "./patches/encoder.ts";
+import { Kafka, type LogEntry, logLevel as KafkaLogLevel } from "kafkajs";
 import type { Logger } from "../ops/log.ts";
-import type { SinkRecord } from "../sink/sink.ts";
+import { install, notInstalled, PATCHES_ENV } from "./patches/mod.ts";
 
 // kafkajs 2.2.4 arms a timer with a negative delay on every request queue check; newer runtimes
 // warn about it (TimeoutNegativeWarning) once per process. It is harmless: drop that one warning.
@@ -25,10 +25,9 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
 }) as typeof process.emitWarning;
 
 /**
- * Creates a kafkajs client whose logs go to `log` (at warn and above, or debug when `log` is debug).
- * Installs the fast protocol encoder first (lib/kafkajs_encoder.ts; byte-identical output) and says
- * so when the producer's linear grouping or direct record encoder (lib/kafkajs_preload.ts) could not
- * be put in place.
+ * Creates a kafkajs client whose logs go to `log` (at warn and above, or debug when `debug`).
+ * Logs the state of the kafkajs patches (`patches/mod.ts`): info when all are installed or they
+ * are off, a warning naming each one that did not take (kafkajs then runs 2–3× slower).
  *
  * @param brokers bootstrap brokers, `host:port`
  * @param clientId the client id the broker sees
@@ -36,10 +35,12 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
  */
 export function createKafka(brokers: string[], clientId: string, log: Logger, debug = false): Kafka {
   const kafkaLog = log.child({ component: "kafkajs" });
-  if (!installFastEncoder()) kafkaLog.warn("kafkajs is not the version the fast encoder fits; using its own encoder");
-  if (groupingPatch !== "installed" || recordPatch !== "installed") {
-    kafkaLog.warn("kafkajs produces with its own slower grouping or record encoder", { groupingPatch, recordPatch });
-  }
+  const patches = install();
+  const missing = notInstalled(patches);
+  if (missing.length === 0) kafkaLog.info("kafkajs patches installed", { patches });
+  else if (Object.values(patches).every((s) => s === "off")) {
+    kafkaLog.info(`kafkajs patches off (${PATCHES_ENV}=off): plain kafkajs`, { patches });
+  } else kafkaLog.warn("kafkajs patches did not all take: plain kafkajs code runs there", { patches, missing });
   return new Kafka({
     clientId,
     brokers,
@@ -82,19 +83,6 @@ export async function ensureTopic(kafka: Kafka, topic: string, partitions: numbe
   } finally {
     await admin.disconnect();
   }
-}
-
-/** Converts a kafkajs message to the sink's record shape. */
-export function toSinkRecord(topic: string, partition: number, message: KafkaMessage): SinkRecord {
-  const ts = Number(message.timestamp);
-  return {
-    topic,
-    partition,
-    offset: message.offset,
-    key: message.key ?? null,
-    value: message.value ?? null,
-    timestampMs: Number.isFinite(ts) && ts >= 0 ? ts : null,
-  };
 }
 
 export { Kafka };

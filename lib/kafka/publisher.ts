@@ -13,8 +13,6 @@ import { Buffer } from "node:buffer";
 import { CompressionTypes, type ICustomPartitioner, type Message, Partitioners, type Producer } from "kafkajs";
 import type { Kafka } from "./client.ts";
 import type { Logger } from "../ops/log.ts";
-import { sleep } from "../ops/shutdown.ts";
-import type { SimulatedMessage, Simulator } from "../simulator/simulator.ts";
 
 /** Options of a {@link Publisher}. */
 export interface PublisherOptions {
@@ -232,50 +230,4 @@ const utf8 = new TextEncoder();
 function toBuffer(value: string | Uint8Array): Buffer {
   const bytes = typeof value === "string" ? utf8.encode(value) : value;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** What {@link publishSimulation} needs. */
-export interface SimulationRun {
-  /** The message source. */
-  simulator: Simulator;
-  /** Where messages go. */
-  publisher: Publisher;
-  /** Whether message `seq` is past the end of the run. */
-  done: (seq: number) => boolean;
-  /** Stops the run early (then the publisher still flushes what it accepted). */
-  signal: AbortSignal;
-  /** Called after each message is accepted. */
-  onSent?: (message: SimulatedMessage) => void;
-  /**
-   * Which messages to send (default all). The others are still generated, so the simulation stays
-   * the same, but skipped without waiting (e.g. one of several publishers sends its partitions).
-   */
-  include?: (message: SimulatedMessage) => boolean;
-}
-
-/**
- * Sends simulated messages in simulated-time order, paced to the wall clock: a message is sent
- * once its timestamp is reached, so a run starting in the past backfills at full speed and then
- * follows real time. Flushes and closes the publisher at the end or on abort.
- *
- * @returns how many messages were accepted
- */
-export async function publishSimulation(run: SimulationRun): Promise<number> {
-  const { simulator, publisher, done, signal } = run;
-  let sent = 0;
-  try {
-    for (let seq = 0; !done(seq) && !signal.aborted; seq++) {
-      const m = simulator.next();
-      if (run.include !== undefined && !run.include(m)) continue;
-      const ahead = m.timeMs - Date.now();
-      if (ahead > 2) await sleep(ahead, signal).catch(() => {});
-      if (signal.aborted) break;
-      await publisher.send(m.key, m.value);
-      sent++;
-      run.onSent?.(m);
-    }
-  } finally {
-    await publisher.close();
-  }
-  return sent;
 }

@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { isAnomalous, type ReasonCode } from "../domain/reading.ts";
+import { type EpisodeKind, isAnomalous } from "../domain/heart_rate.ts";
+import type { ReasonCode } from "../domain/reading.ts";
 import { Random, uuidv7 } from "./random.ts";
 
 /** The kinds of injected fault, each with the reason code a correct consumer must give. */
@@ -39,9 +40,6 @@ export const FAULTS = {
 export type FaultKind = keyof typeof FAULTS;
 
 const FAULT_KINDS = Object.keys(FAULTS) as FaultKind[];
-
-/** The kinds of injected anomaly episode. */
-export type EpisodeKind = "bradycardia" | "tachycardia";
 
 /** An injected anomaly episode: the simulator's ground truth for episode detection. */
 export interface Episode {

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { createLogger } from "../ops/log.ts";
 import { createValidator } from "../domain/reading.ts";
-import type { DeadLetter, StoredReading, WriteResult } from "../storage/repository.ts";
-import { type BatchStats, isDataError, Sink, type SinkRecord } from "./sink.ts";
+import type { SourceRecord } from "../domain/source_record.ts";
+import { DataError, type DeadLetter, type StoredReading, type WriteResult } from "../storage/mod.ts";
+import { type BatchStats, Sink } from "./mod.ts";
 
 const quiet = createLogger({ level: "error", pretty: false, write: () => {} });
 const encoder = new TextEncoder();
 
-function record(partition: number, offset: number, value: string | null): SinkRecord {
+function record(partition: number, offset: number, value: string | null): SourceRecord {
   return {
     topic: "t",
     partition,
@@ -34,7 +35,7 @@ class FakeStore {
     const failure = this.failures.shift();
     if (failure !== undefined) return Promise.reject(failure);
     if (readings.some(this.refuse)) {
-      return Promise.reject(Object.assign(new Error("value out of range"), { code: "22003" }));
+      return Promise.reject(new DataError("value out of range", "22003"));
     }
     this.stored.push(...readings);
     this.letters.push(...deadLetters);
@@ -181,22 +182,6 @@ Deno.test("Sink.close() writes what is pending", async () => {
   await assert.rejects(s.submit([record(0, 1, reading(2))]), /closed/);
 });
 
-Deno.test("isDataError() is true only for SQLSTATE classes 22 and 23", async (t) => {
-  const cases: [unknown, boolean][] = [
-    [{ code: "22003" }, true],
-    [{ code: "23505" }, true],
-    [{ code: "22P05" }, true],
-    [{ code: "57P01" }, false],
-    [{ code: "08006" }, false],
-    [{ code: "42P01" }, false],
-    [new Error("Connection terminated"), false],
-    [null, false],
-  ];
-  for (const [error, expected] of cases) {
-    await t.step(JSON.stringify(error), () => assert.equal(isDataError(error), expected));
-  }
-});
-
 /** A store whose writes stay open until the test lets them finish, counting how many overlap. */
 class GatedStore extends FakeStore {
   open = 0;
@@ -307,7 +292,7 @@ Deno.test("Sink is ready again when a write that failed on the connection ends i
       calls++;
       const error = calls === 1
         ? Object.assign(new Error("terminating connection"), { code: "57P01" })
-        : Object.assign(new Error("value out of range"), { code: "22003" });
+        : new DataError("value out of range", "22003");
       return Promise.reject(error);
     },
   };
@@ -356,7 +341,7 @@ Deno.test("Sink.pendingBytes counts the key and value bytes accepted and not yet
   const s = sink(store, { batchSize: 2, batchWaitMs: 60_000, writers: 1 });
   const first = [record(0, 0, reading(1)), record(0, 1, "x".repeat(1000))];
   const second = [record(1, 0, null)];
-  const bytesOf = (rs: SinkRecord[]) =>
+  const bytesOf = (rs: SourceRecord[]) =>
     rs.reduce((n, r) => n + (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0), 0);
   const a = s.submit(first);
   const b = s.submit(second);
@@ -389,7 +374,7 @@ Deno.test("Sink stores a refused reading's own bytes, key and timestamp, copied 
       const values = [reading(4), reading(5), reading(6)];
       const fetched = encoder.encode(values.join(""));
       let at = 0;
-      const records = values.map((v, i): SinkRecord => {
+      const records = values.map((v, i): SourceRecord => {
         const value = fetched.subarray(at, at += v.length);
         return {
           topic: `topic-${i}`,

@@ -12,7 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { digitsAt } from "../domain/digits.ts";
+import { digitsAt } from "../domain/timestamp.ts";
 
 /** Element type OIDs (`pg_type.oid`) of the arrays written here. */
 export const OID = { bool: 16, int8: 20, int4: 23, text: 25, float8: 701, timestamptz: 1184, uuid: 2950 } as const;

@@ -1,7 +1,8 @@
 /**
  * The repository: every SQL statement of the pipeline lives here. It writes batches of valid
- * readings and dead letters in one transaction, applies the schema, and answers the read queries
- * the tests, the benchmark and the tools need.
+ * readings, dead letters and alerts in one transaction, loads the history the episode tracker
+ * rebuilds from, and applies schema SQL. Its failures are classified ({@link DataError} vs
+ * {@link TransientError}, `errors.ts`) so that callers never read SQLSTATEs.
  *
  * Requires `--allow-net=<database host:port>`; node-postgres reads `PG*` environment variables
  * too, so entry scripts run with `--ignore-env` for every name they do not allow.
@@ -10,67 +11,11 @@
  */
 // @ts-types="@types/pg"
 import pg from "pg";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import type { Alert, Beat, CustomerHistory } from "../domain/episodes.ts";
-import type { Reading, Rejection } from "../domain/reading.ts";
-import { BinaryArray, OID } from "./pg_binary.ts";
-
-/** A valid reading together with the Kafka position it was read from. */
-export interface StoredReading extends Reading {
-  /** Kafka partition the reading came from. */
-  partition: number;
-  /** Kafka offset of the reading's record, as a decimal string. */
-  offset: string;
-}
-
-/** A rejected Kafka record with everything needed to inspect or replay it. */
-export interface DeadLetter {
-  /** Topic the record was read from. */
-  topic: string;
-  /** Partition of the record. */
-  partition: number;
-  /** Offset of the record, as a decimal string. */
-  offset: string;
-  /** Raw key bytes, or null for an unkeyed record. */
-  key: Uint8Array | null;
-  /** Raw value bytes, or null for a tombstone. */
-  value: Uint8Array | null;
-  /** Kafka record timestamp in epoch milliseconds, when known. */
-  timestampMs: number | null;
-  /** Every reason the record was rejected; never empty. */
-  reasons: Rejection[];
-}
-
-/**
- * A batch holds a value the repository cannot encode for its column (a reading id that is not a
- * UUID, say; the validator keeps such values out, so this means the two disagree). It carries
- * SQLSTATE 22000, data_exception, like the server's own refusals of data: retrying the same batch
- * cannot help, so the sink splits it and dead-letters the one record instead of retrying forever.
- */
-export class UnencodableRowError extends Error {
-  /** SQLSTATE class 22, data exception, as node-postgres reports the server's. */
-  readonly code = "22000";
-
-  /** @param cause what the encoder threw */
-  constructor(cause: unknown) {
-    super(`cannot encode the row for PostgreSQL: ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-    });
-    this.name = "UnencodableRowError";
-  }
-}
-
-/** What one {@link Repository.writeBatch} did. */
-export interface WriteResult {
-  /** Readings inserted. */
-  inserted: number;
-  /** Readings skipped because the same (customer_id, recorded_at) was already stored. */
-  duplicates: number;
-  /** Dead letters inserted. */
-  rejected: number;
-  /** Dead letters skipped because the same (topic, partition, offset) was already stored. */
-  rejectedDuplicates: number;
-}
+import { alertColumns, deadLetterColumns, readingColumns } from "./_columns.ts";
+import { classifyError, type DataError, type TransientError, UnencodableRowError } from "./errors.ts";
+import type { DeadLetter, StoredReading, WriteResult } from "./rows.ts";
 
 const INSERT_READINGS = `
 INSERT INTO readings (customer_id, recorded_at, heart_rate, is_anomaly, reported_anomaly,
@@ -125,25 +70,6 @@ FROM unnest($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::float8[], $6::b
             $7::text[], $8::text[]) AS x(t, p, o, k, ts, v, r, rs)
 ON CONFLICT DO NOTHING`;
 
-/**
- * Redacts the password of a PostgreSQL URL so it can be logged.
- *
- * @example
- * ```ts
- * import { redactUrl } from "./repository.ts";
- * redactUrl("postgres://writer:secret@db:5432/heartbeat"); // "postgres://writer:***@db:5432/heartbeat"
- * ```
- */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== "") u.password = "***";
-    return u.toString();
-  } catch {
-    return "<unparsable database URL>";
-  }
-}
-
 /** Options of {@link Repository.connect}. */
 export interface RepositoryOptions {
   /** Connections in the pool (default 2: one writing, one spare). */
@@ -156,11 +82,10 @@ export interface RepositoryOptions {
 
 /** The data layer over a node-postgres pool. Close it with {@link Repository.close}. */
 export class Repository {
-  /** The underlying pool, for tests and tools that need raw access. */
-  readonly pool: pg.Pool;
+  readonly #pool: pg.Pool;
 
   private constructor(pool: pg.Pool) {
-    this.pool = pool;
+    this.#pool = pool;
   }
 
   /**
@@ -186,18 +111,23 @@ export class Repository {
   /**
    * Writes valid readings and dead letters in one transaction. Duplicates (redelivered records)
    * are skipped by the primary keys and counted, never stored twice.
+   *
+   * @throws {DataError} when the batch's data is refused (or cannot be encoded): retrying cannot help
+   * @throws {TransientError} for everything else (connection, server, schema): retry
    */
   async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[], alerts: Alert[] = []): Promise<WriteResult> {
     // encoded before a connection is taken; a value no column can hold is the batch's data at fault
     let readingValues: Buffer[] | null, letterValues: unknown[] | null, alertValues: unknown[] | null;
     try {
-      readingValues = readings.length === 0 ? null : _readingColumns(readings);
+      readingValues = readings.length === 0 ? null : readingColumns(readings);
       letterValues = deadLetters.length === 0 ? null : deadLetterColumns(deadLetters);
       alertValues = alerts.length === 0 ? null : alertColumns(alerts);
     } catch (error) {
       throw new UnencodableRowError(error);
     }
-    const client = await this.pool.connect();
+    const client = await this.#pool.connect().catch((error) => {
+      throw classifyError(error);
+    });
     let broken = false;
     try {
       await client.query("BEGIN");
@@ -226,15 +156,29 @@ export class Repository {
       } catch {
         broken = true; // the connection is gone; do not return it to the pool
       }
-      throw error;
+      throw classifyError(error);
     } finally {
       client.release(broken);
     }
   }
 
-  /** Runs a simple query and returns its rows; for tools and tests, not the hot path. */
-  async query<R extends object>(text: string, values: unknown[] = []): Promise<R[]> {
-    return (await this.pool.query(text, values)).rows as R[];
+  /** Runs a query and returns its rows; failures classified. */
+  async #query<R extends object>(text: string, values: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.#pool.query(text, values)).rows as R[];
+    } catch (error) {
+      throw classifyError(error);
+    }
+  }
+
+  /**
+   * Checks that the database answers and holds the tables the consumer writes.
+   *
+   * @throws {TransientError} with the server's SQLSTATE (e.g. `42P01` for a missing table)
+   */
+  async checkSchema(): Promise<void> {
+    await this.#query("SELECT 1 FROM readings LIMIT 0");
+    await this.#query("SELECT 1 FROM dead_letters LIMIT 0");
   }
 
   /**
@@ -248,14 +192,14 @@ export class Repository {
     windowReadings: number,
     windowMs: number,
   ): Promise<Map<string, CustomerHistory>> {
-    const open = await this.query<{ customer_id: string; kind: Alert["kind"]; started_at: string }>(OPEN_ALERTS, [
+    const open = await this.#query<{ customer_id: string; kind: Alert["kind"]; started_at: string }>(OPEN_ALERTS, [
       customers.map((c) => c.customerId),
       customers.map((c) => c.before),
     ]);
     const openBy = new Map(open.map((o) => [o.customer_id, o]));
     const beats = new Map<string, Map<number, Beat>>();
     const fetch = async (of: typeof customers, since: string[], limit: number[]) => {
-      const rows = await this.query<{ customer_id: string; at: string; at_ms: number; heart_rate: number }>(HISTORY, [
+      const rows = await this.#query<{ customer_id: string; at: string; at_ms: number; heart_rate: number }>(HISTORY, [
         of.map((c) => c.customerId),
         of.map((c) => c.before),
         since,
@@ -301,14 +245,9 @@ export class Repository {
     return out;
   }
 
-  /** Checks the database answers (used by readiness). */
-  async ping(): Promise<void> {
-    await this.pool.query("SELECT 1");
-  }
-
   /** Applies schema SQL (idempotent statements) in one transaction. */
   async applySchema(sql: string): Promise<void> {
-    const client = await this.pool.connect();
+    const client = await this.#pool.connect();
     try {
       await client.query("BEGIN");
       await client.query(sql);
@@ -321,160 +260,8 @@ export class Repository {
     }
   }
 
-  /** Counts stored readings and dead letters. */
-  async counts(): Promise<{ readings: number; deadLetters: number }> {
-    const [row] = await this.query<{ readings: string; dead_letters: string }>(
-      "SELECT (SELECT count(*) FROM readings) AS readings, (SELECT count(*) FROM dead_letters) AS dead_letters",
-    );
-    return { readings: Number(row?.readings ?? 0), deadLetters: Number(row?.dead_letters ?? 0) };
-  }
-
   /** Closes every pooled connection. */
   async close(): Promise<void> {
-    await this.pool.end();
-  }
-}
-
-/**
- * Creates a database if it does not exist, connecting to the server's `postgres` database.
- * Needs a role allowed to CREATE DATABASE; used by `deno task db:migrate` and the tests.
- */
-export async function ensureDatabase(url: string): Promise<boolean> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.replace(/^\//, ""));
-  if (name === "") throw new TypeError(`Cannot create a database: the URL ${redactUrl(url)} names none`);
-  const admin = new URL(url);
-  admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
-    if ((found.rowCount ?? 0) > 0) return false;
-    await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
-    return true;
-  } finally {
-    await client.end();
-  }
-}
-
-/** Drops a database if it exists (tests only), terminating its connections first. */
-export async function dropDatabase(url: string): Promise<void> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.replace(/^\//, ""));
-  const admin = new URL(url);
-  admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Quotes a PostgreSQL identifier. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-/**
- * The nine columns of the readings INSERT as PostgreSQL binary arrays (lib/pg_binary.ts): the
- * server takes them without parsing text. Exported for the test that compares them with
- * PostgreSQL's own `array_send`.
- */
-export function _readingColumns(rows: readonly StoredReading[]): Buffer[] {
-  const n = rows.length;
-  let customerBytes = 0, categoryBytes = 0;
-  for (const r of rows) {
-    customerBytes += 3 * r.customerId.length; // UTF-8 takes at most 3 bytes a UTF-16 code unit
-    categoryBytes += 3 * r.category.length;
-  }
-  const customer = new BinaryArray(OID.text, n, customerBytes);
-  const at = new BinaryArray(OID.timestamptz, n, 8 * n);
-  const hr = new BinaryArray(OID.float8, n, 8 * n);
-  const anomaly = new BinaryArray(OID.bool, n, n);
-  const reported = new BinaryArray(OID.bool, n, n);
-  const id = new BinaryArray(OID.uuid, n, 16 * n);
-  const partition = new BinaryArray(OID.int4, n, 4 * n);
-  const offset = new BinaryArray(OID.int8, n, 8 * n);
-  const category = new BinaryArray(OID.text, n, categoryBytes);
-  for (const r of rows) {
-    customer.text(r.customerId);
-    at.timestamp(r.recordedAt, r.recordedAtMs);
-    hr.float8(r.heartRate);
-    anomaly.bool(r.isAnomaly);
-    if (r.reportedAnomaly === null) reported.null();
-    else reported.bool(r.reportedAnomaly);
-    if (r.readingId === null) id.null();
-    else id.uuid(r.readingId);
-    partition.int4(r.partition);
-    offset.int8Text(r.offset);
-    category.text(r.category);
-  }
-  return [customer, at, hr, anomaly, reported, id, partition, offset, category].map((a) => a.done());
-}
-
-function alertColumns(rows: Alert[]): unknown[] {
-  return [
-    rows.map((a) => a.customerId),
-    rows.map((a) => a.kind),
-    rows.map((a) => a.startedAt),
-    rows.map((a) => a.openedAt),
-    rows.map((a) => a.lastAt),
-    rows.map((a) => a.endedAt),
-    rows.map((a) => a.peak),
-    rows.map((a) => a.readings),
-    rows.map((a) => a.severity),
-    rows.map((a) => a.closedAt),
-  ];
-}
-
-function deadLetterColumns(rows: DeadLetter[]): unknown[] {
-  const toBuffer = (b: Uint8Array | null) => b === null ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  return [
-    rows.map((r) => r.topic),
-    rows.map((r) => r.partition),
-    rows.map((r) => r.offset),
-    rows.map((r) => toBuffer(r.key)),
-    rows.map((r) => r.timestampMs),
-    rows.map((r) => toBuffer(r.value)),
-    rows.map((r) => r.reasons[0]?.code ?? "unknown"),
-    rows.map((r) => JSON.stringify(r.reasons)),
-  ];
-}
-
-/**
- * Waits until the database answers and holds the schema. Unreachable servers are retried with
- * backoff (logged); a missing database, table or a refused login fails at once with what to do.
- *
- * @throws {Error} when the database or the schema is missing, or the login is refused
- */
-export async function waitForSchema(
-  repository: Repository,
-  log: { warn(msg: string, fields?: Record<string, unknown>): void },
-  signal?: AbortSignal,
-): Promise<void> {
-  let delay = 250;
-  for (;;) {
-    try {
-      await repository.query("SELECT 1 FROM readings LIMIT 0");
-      await repository.query("SELECT 1 FROM dead_letters LIMIT 0");
-      return;
-    } catch (error) {
-      const code = (error as { code?: string }).code ?? "";
-      const message = error instanceof Error ? error.message : String(error);
-      if (code === "42P01" || code === "3D000") {
-        throw new Error(`the database has no heartbeat schema (${message}); run: deno task db:migrate`, {
-          cause: error,
-        });
-      }
-      if (code.startsWith("28") || code === "42501") {
-        throw new Error(`the database refused the login or access (${message})`, { cause: error });
-      }
-      if (signal?.aborted) return;
-      log.warn("database not reachable yet; retrying", { error, retryInMs: delay });
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(5_000, delay * 2);
-    }
+    await this.#pool.end();
   }
 }

@@ -13,16 +13,15 @@
 import "../../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import { logLevel } from "kafkajs";
 import { Kafka } from "../../lib/kafka/client.ts";
-import { dropDatabase, ensureDatabase, Repository } from "../../lib/storage/repository.ts";
 import { type Episode, type SimulatedMessage, Simulator } from "../../lib/simulator/simulator.ts";
 import { taskArgs } from "./tasks.ts";
 
 export { taskArgs };
+export { dropDatabase, PG_SERVER, type TestDatabase, testDatabase } from "./database.ts";
+import { PG_SERVER } from "./database.ts";
 
 /** Kafka bootstrap broker the tests use. */
 export const BROKER = "127.0.0.1:9092";
-/** PostgreSQL server URL (without database) the tests use. */
-export const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
 
 async function reachable(hostname: string, port: number): Promise<boolean> {
   try {
@@ -76,38 +75,6 @@ export function integrationTest(name: string, fn: (t: Deno.TestContext) => Promi
 /** A unique lowercase name with a prefix, for databases, topics and groups. */
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
-}
-
-/** A fresh database holding the schema and roles; dropped on dispose. */
-export interface TestDatabase extends AsyncDisposable {
-  /** Its URL, as a superuser. */
-  url: string;
-  /** Its URL as the consumer's least-privilege role, heartbeat_writer. */
-  writerUrl: string;
-  /** A repository on it. */
-  repository: Repository;
-}
-
-/** Creates a fresh database with `sql/schema.sql` applied. */
-export async function testDatabase(): Promise<TestDatabase> {
-  const url = `${PG_SERVER}/${uniqueName("heartbeat_test")}`;
-  await ensureDatabase(url);
-  const repository = Repository.connect(url, { poolSize: 4 });
-  for (const file of ["schema.sql", "roles.sql"]) {
-    await repository.applySchema(await Deno.readTextFile(new URL(`../../sql/${file}`, import.meta.url)));
-  }
-  const writer = new URL(url);
-  writer.username = "heartbeat_writer";
-  writer.password = "heartbeat_writer";
-  return {
-    url,
-    writerUrl: writer.toString(),
-    repository,
-    async [Symbol.asyncDispose]() {
-      await repository.close();
-      await dropDatabase(url);
-    },
-  };
 }
 
 /** A unique topic name, deleted (if it was created) on dispose. */

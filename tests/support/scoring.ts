@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { Alert, EpisodeKind } from "../../lib/domain/episodes.ts";
+import type { Alert } from "../../lib/domain/episodes.ts";
+import type { EpisodeKind } from "../../lib/domain/heart_rate.ts";
 import type { Episode } from "../../lib/simulator/simulator.ts";
 
 /** Scores of one kind. */

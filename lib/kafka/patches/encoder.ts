@@ -1,27 +1,21 @@
 /**
  * A faster kafkajs encoder for Deno: replaces the hot methods of kafkajs' protocol `Encoder` (the
  * class every request, record batch and record is written with) by versions that write bytes
- * straight into the encoder's buffer. The output is byte-for-byte what kafkajs writes
- * (`lib/kafkajs_encoder_test.ts` proves it on random values against the original methods).
+ * straight into the encoder's buffer, and its record (v0) encoder by {@link directRecordEncoder}.
+ * The output is byte-for-byte what kafkajs writes (`encoder_test.ts` proves it on random values
+ * against the original methods). This module imports nothing of kafkajs: `mod.ts` hands it the
+ * Encoder class it loaded, so a kafkajs whose files moved fails there, guarded, not here.
  *
  * Why: kafkajs 2.2.4 writes each varint through a temporary array and `Buffer.from`, computes
  * 64-bit varints with BigInt-backed `Long` objects, and copies with `Buffer#copy`; under Deno, whose
  * `node:buffer` is JavaScript on top of `Uint8Array`, that was half of the producer's CPU (profile in
  * docs/performance.md). kafkajs 2.2.4 is pinned (deno.json) and its last release, so the patched
- * methods cannot move under us; {@link installFastEncoder} checks the methods it replaces are the
- * ones it knows (by their source) and leaves kafkajs as it is otherwise.
- *
- * @example
- * ```ts
- * import { installFastEncoder } from "./encoder.ts";
- * installFastEncoder(); // once, before producing; idempotent
- * ```
+ * methods cannot move under us; {@link EncoderPatch.install} checks the methods it replaces are
+ * the ones it knows (by their source) and leaves kafkajs as it is otherwise.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-// kafkajs is CommonJS: this is the very class its requests, batches and records are written with
-import EncoderModule from "kafkajs/src/protocol/encoder.js";
 
 /** The slice of kafkajs' Encoder that the fast methods use and replace. */
 interface EncoderInstance {
@@ -41,21 +35,20 @@ export interface EncoderClass {
   prototype: EncoderInstance;
 }
 
-/** kafkajs' own Encoder class (patched once {@link installFastEncoder} ran). */
-export const Encoder = EncoderModule as unknown as EncoderClass;
-
-const original = {
-  sizeOfVarLong: Encoder.sizeOfVarLong,
-  writeUVarInt: Encoder.prototype.writeUVarInt,
-  writeVarLong: Encoder.prototype.writeVarLong,
-  writeBufferInternal: Encoder.prototype.writeBufferInternal,
-};
-
-/** The original kafkajs methods, for tests that compare outputs. */
-export const originalEncoder: Readonly<typeof original> = Object.freeze({ ...original });
+/** The Encoder methods the fast ones replace. */
+export interface EncoderMethods {
+  /** `Encoder.sizeOfVarLong` (static). */
+  sizeOfVarLong(value: unknown): number;
+  /** `Encoder#writeUVarInt`. */
+  writeUVarInt(this: EncoderInstance, value: number): EncoderInstance;
+  /** `Encoder#writeVarLong`. */
+  writeVarLong(this: EncoderInstance, value: unknown): EncoderInstance;
+  /** `Encoder#writeBufferInternal`. */
+  writeBufferInternal(this: EncoderInstance, buffer: Uint8Array): void;
+}
 
 /** Marks of the kafkajs 2.2.4 sources the fast methods stand in for. */
-const expectedSources: Record<keyof typeof original, string> = {
+export const ENCODER_MARKS: Readonly<Record<keyof EncoderMethods, string>> = {
   sizeOfVarLong: "Encoder.encodeZigZag64(value)",
   writeUVarInt: "this.writeBufferInternal(Buffer.from(byteArray))",
   writeVarLong: "Encoder.encodeZigZag64(value)",
@@ -93,9 +86,8 @@ function writeUVarintAt(buf: Uint8Array, at: number, v: number): number {
 }
 
 /** `Encoder.sizeOfVarLong`: bytes of a zigzag varlong; integers within ±2^52 without BigInt. */
-function sizeOfVarLong(value: unknown): number {
-  if (!fitsNumberPath(value)) return original.sizeOfVarLong.call(Encoder, value);
-  return uvarintSize(zigZag(value));
+function fastSizeOfVarLong(original: (value: unknown) => number): (value: unknown) => number {
+  return (value) => fitsNumberPath(value) ? uvarintSize(zigZag(value)) : original(value);
 }
 
 /** `Encoder#writeUVarInt`: an unsigned 32-bit LEB128 varint, written in place. */
@@ -113,11 +105,13 @@ function writeUVarInt(this: EncoderInstance, value: number): EncoderInstance {
 }
 
 /** `Encoder#writeVarLong`: a zigzag varlong; integers within ±2^52 written in place without BigInt. */
-function writeVarLong(this: EncoderInstance, value: unknown): EncoderInstance {
-  if (!fitsNumberPath(value)) return original.writeVarLong.call(this, value);
-  this.ensureAvailable(10);
-  this.offset = writeUVarintAt(this.buf, this.offset, zigZag(value));
-  return this;
+function fastWriteVarLong(original: EncoderMethods["writeVarLong"]): EncoderMethods["writeVarLong"] {
+  return function (this: EncoderInstance, value: unknown): EncoderInstance {
+    if (!fitsNumberPath(value)) return original.call(this, value);
+    this.ensureAvailable(10);
+    this.offset = writeUVarintAt(this.buf, this.offset, zigZag(value));
+    return this;
+  };
 }
 
 /** `Encoder#writeBufferInternal`: appends bytes with `Uint8Array#set`. */
@@ -152,19 +146,25 @@ export interface EncodedRecord {
   readonly buffer: Uint8Array;
 }
 
-/** A record's bytes in a Buffer of its exact size: an Encoder (kafkajs checks) whose `buffer` is `buf`. */
-class RecordBytes {
-  buf: Buffer;
-  offset: number;
-  constructor(buf: Buffer) {
-    this.buf = buf;
-    this.offset = buf.length;
+/**
+ * The class of a record's bytes in a Buffer of its exact size: an instance of kafkajs' Encoder
+ * (kafkajs checks `instanceof Encoder`) whose `buffer` is its `buf`.
+ */
+function recordBytesClass(Encoder: EncoderClass): new (buf: Buffer) => EncodedRecord {
+  class RecordBytes {
+    buf: Buffer;
+    offset: number;
+    constructor(buf: Buffer) {
+      this.buf = buf;
+      this.offset = buf.length;
+    }
+    get buffer(): Buffer {
+      return this.buf;
+    }
   }
-  get buffer(): Buffer {
-    return this.buf;
-  }
+  Object.setPrototypeOf(RecordBytes.prototype, Encoder.prototype);
+  return RecordBytes;
 }
-Object.setPrototypeOf(RecordBytes.prototype, Encoder.prototype);
 
 /** ZigZag of a 32-bit varint as kafkajs computes it (`Encoder.encodeZigZag`), unsigned. */
 function zigZag32(v: number): number {
@@ -187,13 +187,16 @@ function noHeaders(headers: Record<string, unknown> | undefined): boolean {
  * values, no headers): the record written once into a Buffer of its exact size, where kafkajs
  * zero-fills a 512-byte Encoder per record, builds a header array and copies the record again to
  * read it. Anything else (strings, headers, a timestamp delta beyond ±2^52) goes to kafkajs' own
- * `original`. Byte-for-byte kafkajs' output (`lib/kafkajs_encoder_test.ts`).
+ * `original`. Byte-for-byte kafkajs' output (`encoder_test.ts`).
  *
  * @param original kafkajs' own record encoder
+ * @param Encoder kafkajs' Encoder class (the records must be instances of it)
  */
 export function directRecordEncoder(
   original: (args: RecordArgs) => EncodedRecord,
+  Encoder: EncoderClass,
 ): (args: RecordArgs) => EncodedRecord {
+  const RecordBytes = recordBytesClass(Encoder);
   return (args) => {
     const { offsetDelta = 0, timestampDelta = 0, key, value, headers } = args;
     if (
@@ -230,34 +233,61 @@ export function directRecordEncoder(
   };
 }
 
-let installed = false;
-
-/** Puts kafkajs' own methods back (for tests that compare both). */
-export function restoreOriginalEncoder(): void {
-  Encoder.sizeOfVarLong = original.sizeOfVarLong;
-  Encoder.prototype.writeUVarInt = original.writeUVarInt;
-  Encoder.prototype.writeVarLong = original.writeVarLong;
-  Encoder.prototype.writeBufferInternal = original.writeBufferInternal;
-  installed = false;
-}
-
 /**
- * Replaces kafkajs' Encoder hot methods by the fast ones (see the module documentation). Safe to
- * call more than once. Returns false, changing nothing, when the kafkajs in use is not the one the
- * fast methods were written against.
- *
- * @param marks what each replaced method's source must contain (tests pass others to see a refusal)
+ * The fast methods on one kafkajs Encoder class: {@link EncoderPatch.install} swaps them in (when
+ * the class's methods are the ones they were written against), {@link EncoderPatch.restore}
+ * puts kafkajs' own back (for tests that compare both).
  */
-export function installFastEncoder(marks: Record<keyof typeof original, string> = expectedSources): boolean {
-  if (installed) return true;
-  for (const [name, mark] of Object.entries(marks)) {
-    const source = String(original[name as keyof typeof original]);
-    if (!source.includes(mark)) return false;
+export class EncoderPatch {
+  /** The Encoder class this patches. */
+  readonly Encoder: EncoderClass;
+  /** kafkajs' own methods, as they were before any install. */
+  readonly original: Readonly<EncoderMethods>;
+  #installed = false;
+
+  /** @param Encoder kafkajs' Encoder class */
+  constructor(Encoder: EncoderClass) {
+    this.Encoder = Encoder;
+    this.original = Object.freeze({
+      sizeOfVarLong: Encoder.sizeOfVarLong,
+      writeUVarInt: Encoder.prototype.writeUVarInt,
+      writeVarLong: Encoder.prototype.writeVarLong,
+      writeBufferInternal: Encoder.prototype.writeBufferInternal,
+    });
   }
-  Encoder.sizeOfVarLong = sizeOfVarLong;
-  Encoder.prototype.writeUVarInt = writeUVarInt;
-  Encoder.prototype.writeVarLong = writeVarLong;
-  Encoder.prototype.writeBufferInternal = writeBufferInternal;
-  installed = true;
-  return true;
+
+  /** Whether the fast methods are in place. */
+  get installed(): boolean {
+    return this.#installed;
+  }
+
+  /**
+   * Replaces the Encoder's hot methods by the fast ones. Safe to call more than once. Returns
+   * false, changing nothing, when a method's source lacks its mark (another kafkajs).
+   *
+   * @param marks what each replaced method's source must contain (tests pass others to see a refusal)
+   */
+  install(marks: Readonly<Record<keyof EncoderMethods, string>> = ENCODER_MARKS): boolean {
+    if (this.#installed) return true;
+    for (const [name, mark] of Object.entries(marks)) {
+      if (!String(this.original[name as keyof EncoderMethods]).includes(mark)) return false;
+    }
+    const E = this.Encoder;
+    E.sizeOfVarLong = fastSizeOfVarLong((value) => this.original.sizeOfVarLong.call(E, value));
+    E.prototype.writeUVarInt = writeUVarInt;
+    E.prototype.writeVarLong = fastWriteVarLong(this.original.writeVarLong);
+    E.prototype.writeBufferInternal = writeBufferInternal;
+    this.#installed = true;
+    return true;
+  }
+
+  /** Puts kafkajs' own methods back. */
+  restore(): void {
+    const E = this.Encoder;
+    E.sizeOfVarLong = this.original.sizeOfVarLong;
+    E.prototype.writeUVarInt = this.original.writeUVarInt;
+    E.prototype.writeVarLong = this.original.writeVarLong;
+    E.prototype.writeBufferInternal = this.original.writeBufferInternal;
+    this.#installed = false;
+  }
 }

@@ -1,17 +1,24 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
+// kafkajs' own files, without the preload: this test compares the patches with them
+import EncoderModule from "kafkajs/src/protocol/encoder.js";
 import RecordModule from "kafkajs/src/protocol/recordBatch/record/v0/index.js";
 import RecordBatchModule from "kafkajs/src/protocol/recordBatch/v0/index.js";
 import {
   directRecordEncoder,
   type EncodedRecord,
-  Encoder,
-  installFastEncoder,
-  originalEncoder,
+  type EncoderClass,
+  type EncoderMethods,
+  EncoderPatch,
   type RecordArgs,
-  restoreOriginalEncoder,
 } from "./encoder.ts";
+
+const patch = new EncoderPatch(EncoderModule as unknown as EncoderClass);
+const Encoder = patch.Encoder;
+const originalEncoder = patch.original;
+const installFastEncoder = (marks?: Record<keyof EncoderMethods, string>) => patch.install(marks);
+const restoreOriginalEncoder = () => patch.restore();
 
 /** kafkajs' record encoder: `{ offsetDelta, timestampDelta, key, value, headers }` → Encoder. */
 const Record = RecordModule as unknown as (record: Record<string, unknown>) => { buffer: Uint8Array };
@@ -143,7 +150,7 @@ Deno.test("records and gzip record batches encode byte-for-byte as with kafkajs'
   }
 });
 
-Deno.test("installFastEncoder is idempotent and patches the very Encoder class kafkajs' records use", () => {
+Deno.test("EncoderPatch.install() is idempotent and patches the very Encoder class kafkajs' records use", () => {
   // were the class this module patches a second copy, the byte comparisons above would pass vacuously
   assert.ok(Record({ key: null, value: Buffer.from("x") }) instanceof Encoder);
   try {
@@ -159,7 +166,7 @@ Deno.test("installFastEncoder is idempotent and patches the very Encoder class k
   assert.equal(Encoder.prototype.writeUVarInt, originalEncoder.writeUVarInt);
 });
 
-Deno.test("installFastEncoder refuses, changing nothing, when one of kafkajs' methods is not the one it knows", () => {
+Deno.test("EncoderPatch.install() refuses, changing nothing, when one of kafkajs' methods is not the one it knows", () => {
   restoreOriginalEncoder();
   const marks = {
     sizeOfVarLong: "Encoder.encodeZigZag64(value)",
@@ -183,7 +190,7 @@ Deno.test("installFastEncoder refuses, changing nothing, when one of kafkajs' me
 
 Deno.test("the direct record encoder writes kafkajs' bytes, alone and in uncompressed and gzip batches", async (t) => {
   const kafkajsRecord = Record as unknown as (args: RecordArgs) => EncodedRecord;
-  const direct = directRecordEncoder(kafkajsRecord);
+  const direct = directRecordEncoder(kafkajsRecord, Encoder);
   // the publisher's messages (Buffers, no headers) take the direct path; the rest is handed to kafkajs
   const args = fc.record({
     key: fc.oneof(fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)), fc.constant(null), fc.string()),

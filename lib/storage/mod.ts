@@ -1,0 +1,17 @@
+/**
+ * Storage: everything that speaks to PostgreSQL. The {@link Repository} holds every SQL
+ * statement of the pipeline (batch writes of readings, dead letters and alerts in one
+ * transaction; the history the episode tracker rebuilds from; schema SQL); `pg_binary.ts` sends
+ * readings as binary arrays; `errors.ts` classifies failures so that no caller reads a SQLSTATE:
+ * a {@link DataError} is about the data (split the batch), a {@link TransientError} about the
+ * connection or the server (retry).
+ *
+ * Requires `--allow-net=<database host:port>`.
+ *
+ * @module
+ */
+export { Repository, type RepositoryOptions, TIME_WINDOW_CAP } from "./repository.ts";
+export type { DeadLetter, StoredReading, WriteResult } from "./rows.ts";
+export { classifyError, DataError, TransientError, UnencodableRowError } from "./errors.ts";
+export { ensureDatabase, quoteIdent, redactUrl, waitForSchema } from "./schema.ts";
+export { BinaryArray, OID } from "./pg_binary.ts";

@@ -1,0 +1,93 @@
+/**
+ * Getting a database ready and talking about it safely: creating it, waiting until it answers
+ * with the schema in place, and redacting its URL for logs.
+ *
+ * Requires `--allow-net=<database host:port>`.
+ *
+ * @module
+ */
+// @ts-types="@types/pg"
+import pg from "pg";
+import { TransientError } from "./errors.ts";
+import type { Repository } from "./repository.ts";
+
+/**
+ * Redacts the password of a PostgreSQL URL so it can be logged.
+ *
+ * @example
+ * ```ts
+ * import { redactUrl } from "./schema.ts";
+ * redactUrl("postgres://writer:secret@db:5432/heartbeat"); // "postgres://writer:***@db:5432/heartbeat"
+ * ```
+ */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString();
+  } catch {
+    return "<unparsable database URL>";
+  }
+}
+
+/**
+ * Creates a database if it does not exist, connecting to the server's `postgres` database.
+ * Needs a role allowed to CREATE DATABASE; used by `deno task db:migrate` and the tests.
+ */
+export async function ensureDatabase(url: string): Promise<boolean> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ""));
+  if (name === "") throw new TypeError(`Cannot create a database: the URL ${redactUrl(url)} names none`);
+  const admin = new URL(url);
+  admin.pathname = "/postgres";
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if ((found.rowCount ?? 0) > 0) return false;
+    await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Quotes a PostgreSQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Waits until the database answers and holds the schema. Unreachable servers are retried with
+ * backoff (logged); a missing database, table or a refused login fails at once with what to do.
+ *
+ * @throws {Error} when the database or the schema is missing, or the login is refused
+ */
+export async function waitForSchema(
+  repository: Repository,
+  log: { warn(msg: string, fields?: Record<string, unknown>): void },
+  signal?: AbortSignal,
+): Promise<void> {
+  let delay = 250;
+  for (;;) {
+    try {
+      await repository.checkSchema();
+      return;
+    } catch (error) {
+      const code = (error instanceof TransientError ? error.code : undefined) ?? "";
+      const message = error instanceof Error ? error.message : String(error);
+      if (code === "42P01" || code === "3D000") {
+        throw new Error(`the database has no heartbeat schema (${message}); run: deno task db:migrate`, {
+          cause: error,
+        });
+      }
+      if (code.startsWith("28") || code === "42501") {
+        throw new Error(`the database refused the login or access (${message})`, { cause: error });
+      }
+      if (signal?.aborted) return;
+      log.warn("database not reachable yet; retrying", { error, retryInMs: delay });
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(5_000, delay * 2);
+    }
+  }
+}
