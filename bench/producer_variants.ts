@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { CompressionTypes, Kafka, logLevel, type Message, Partitioners } from "kafkajs";
 import { Simulator } from "../lib/simulator/simulator.ts";
 import { table } from "./report.ts";
-import { installFastEncoder } from "../lib/kafka/patches/encoder.ts";
+import { originals } from "../lib/kafka/patches/mod.ts";
 
 const emitWarning = process.emitWarning.bind(process);
 process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
@@ -41,7 +41,11 @@ const { values: v } = parseArgs({
   },
 });
 const count = Number(v.messages);
-if (v["fast-encoder"] && !installFastEncoder()) throw new Error("the fast encoder does not fit this kafkajs");
+// the preload installed the fast encoder: a variant without it puts kafkajs' own methods back
+const encoderPatch = originals().encoder;
+if (encoderPatch === undefined) throw new Error("kafkajs' Encoder could not be loaded");
+if (!v["fast-encoder"]) encoderPatch.restore();
+else if (!encoderPatch.install()) throw new Error("the fast encoder does not fit this kafkajs");
 const sim = new Simulator({
   seed: 1,
   customers: Number(v.customers),

@@ -32,7 +32,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { type EachBatchPayload, Kafka, logLevel } from "kafkajs";
 import { EpisodeTracker } from "../lib/domain/episodes.ts";
-import { toSinkRecord } from "../lib/kafka/client.ts";
+import { toSourceRecord } from "../lib/kafka/mod.ts";
 import { createLogger } from "../lib/ops/log.ts";
 import { createValidator } from "../lib/domain/reading.ts";
 import { Repository } from "../lib/storage/mod.ts";
@@ -103,7 +103,7 @@ const commit = (partition: number, next: string) =>
 
 const eachBatch = async ({ batch, heartbeat, resolveOffset, isRunning, isStale }: EachBatchPayload) => {
   if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-  const records = batch.messages.map((m) => toSinkRecord(batch.topic, batch.partition, m));
+  const records = batch.messages.map((m) => toSourceRecord(batch.topic, batch.partition, m));
   const last = batch.messages[batch.messages.length - 1]!.offset;
   const next = (BigInt(last) + 1n).toString();
   if (!pipelined) {

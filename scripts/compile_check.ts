@@ -7,13 +7,18 @@
  * instead of `dist/`, with `DENORT_BIN` set to the running `deno` as a stand-in for the slim
  * runtime (denort) that `deno compile` otherwise downloads on first use. The outputs are then
  * deleted: built on the full `deno` instead of denort they behave as plain `deno`, not as our
- * programs, so they prove the build, not the binaries (`deno task compile` makes those).
+ * programs, so they prove the build, not the binaries (`deno task compile` makes those). Last,
+ * it runs `scripts/check_patches.ts` in the binaries' node_modules layout: it fails unless every
+ * kafkajs patch is installed there.
  *
  * Requires `--allow-read=deno.json,.cache/compile-check --allow-write=.cache/compile-check
  * --allow-run=deno`.
  *
  * @module
  */
+
+/** The permissions scripts/check_patches.ts runs with (its shebang's). */
+const PATCH_CHECK_FLAGS = ["--allow-env=HEARTBEAT_KAFKAJS_PATCHES", "--ignore-env"];
 
 /** The compile tasks this checks, and the binaries they build. */
 export const COMPILE_TASKS = ["compile:producer", "compile:consumer"] as const;
@@ -62,6 +67,21 @@ if (import.meta.main) {
         const decode = (b: Uint8Array) => new TextDecoder().decode(b);
         console.error(`FAIL ${task}: deno ${args.join(" ")}\n${decode(out.stdout)}${decode(out.stderr)}`);
       }
+    }
+    // the binaries load kafkajs from the node_modules layout the compile tasks use: the patches
+    // must take there too (scripts/check_patches.ts exits 1 unless every one is installed)
+    const patches = await new Deno.Command("deno", {
+      args: ["run", "--node-modules-dir=auto", ...PATCH_CHECK_FLAGS, "scripts/check_patches.ts"],
+      cwd: root,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const said = new TextDecoder().decode(patches.stdout).trim() + new TextDecoder().decode(patches.stderr).trim();
+    if (patches.success) console.log(`ok   ${said} (--node-modules-dir=auto, as compiled)`);
+    else {
+      failed = true;
+      console.error(`FAIL ${said}`);
     }
   } finally {
     await Deno.remove(new URL(dir, root), { recursive: true }).catch(() => {});

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { consumerOptions, markdownTable, type OptionTable, producerOptions } from "../lib/config/options.ts";
+import { consumerOptions, markdownTable, type OptionTable, producerOptions } from "../lib/config/mod.ts";
 
 /** The tables the README embeds, by marker name. */
 export const TABLES: Record<string, OptionTable> = { producer: producerOptions, consumer: consumerOptions };

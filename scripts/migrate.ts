@@ -8,7 +8,7 @@
  * @module
  */
 import { fatal, loadConfig } from "../lib/config/cli.ts";
-import { consumerOptions, type OptionTable, parse } from "../lib/config/options.ts";
+import { consumerOptions, type OptionTable, parse } from "../lib/config/mod.ts";
 import { createLogger } from "../lib/ops/log.ts";
 import { ensureDatabase, redactUrl, Repository } from "../lib/storage/mod.ts";
 

@@ -5,7 +5,7 @@
  * None of these need Kafka or PostgreSQL.
  */
 import assert from "node:assert/strict";
-import { consumerOptions, producerOptions } from "../lib/config/options.ts";
+import { consumerOptions, producerOptions } from "../lib/config/mod.ts";
 import { taskArgs } from "./support/tasks.ts";
 
 async function run(task: string, args: string[], env: Record<string, string> = {}) {

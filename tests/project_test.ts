@@ -4,7 +4,7 @@
  * (.ci/run and the GitHub workflow) run the same commands, the README's test command among them.
  */
 import assert from "node:assert/strict";
-import { consumerOptions, envNames, producerOptions } from "../lib/config/options.ts";
+import { consumerOptions, envNames, producerOptions } from "../lib/config/mod.ts";
 import { REASON_CODES } from "../lib/domain/reading.ts";
 import { renderReadme } from "../scripts/docs.ts";
 import { parse } from "yaml";

@@ -14,8 +14,11 @@ import { z } from "zod";
 
 /** One setting: its flag, env var, default, help text and schema (which parses the raw string). */
 export interface OptionSpec<T = unknown> {
-  /** Long flag name without dashes, e.g. `rate`. */
-  flag: string;
+  /**
+   * Long flag name without dashes, e.g. `rate`; absent for a setting read only from the
+   * environment (one that must be known before flags are parsed).
+   */
+  flag?: string;
   /** Environment variable, e.g. `HEARTBEAT_RATE`. */
   env: string;
   /** What it does, one line. */
@@ -145,7 +148,7 @@ export function parseConfig<T extends OptionTable>(table: T, source: ConfigSourc
     help: { type: "boolean", short: "h" },
   };
   for (const spec of Object.values(table)) {
-    options[spec.flag] = { type: spec.boolean ? "boolean" : "string" };
+    if (spec.flag !== undefined) options[spec.flag] = { type: spec.boolean ? "boolean" : "string" };
   }
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -157,7 +160,7 @@ export function parseConfig<T extends OptionTable>(table: T, source: ConfigSourc
   if (values.help === true) return { help: true };
   const config: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(table)) {
-    const flagValue = values[spec.flag];
+    const flagValue = spec.flag === undefined ? undefined : values[spec.flag];
     let raw: string | undefined;
     let origin: string;
     if (flagValue !== undefined) {
@@ -168,7 +171,7 @@ export function parseConfig<T extends OptionTable>(table: T, source: ConfigSourc
       origin = `${spec.env} (environment)`;
     } else {
       raw = spec.default;
-      origin = `--${spec.flag} (default)`;
+      origin = spec.flag === undefined ? `${spec.env} (default)` : `--${spec.flag} (default)`;
     }
     const result = spec.schema.safeParse(raw);
     if (!result.success) {
@@ -184,7 +187,7 @@ export function parseConfig<T extends OptionTable>(table: T, source: ConfigSourc
 /** Renders `--help` for an option table. */
 export function helpText(usage: string, table: OptionTable): string {
   const rows = Object.values(table).map((o) => {
-    const flag = o.boolean ? `--${o.flag}` : `--${o.flag} <value>`;
+    const flag = o.flag === undefined ? "(environment only)" : o.boolean ? `--${o.flag}` : `--${o.flag} <value>`;
     const dflt = o.default === undefined ? "" : ` (default: ${o.default})`;
     return `  ${flag.padEnd(28)} ${o.help}${dflt}\n  ${"".padEnd(28)} env ${o.env}`;
   });
@@ -195,268 +198,8 @@ export function helpText(usage: string, table: OptionTable): string {
 export function markdownTable(table: OptionTable): string {
   const lines = ["| flag | env | default | meaning |", "|---|---|---|---|"];
   for (const o of Object.values(table)) {
-    const flag = o.boolean ? `--${o.flag}` : `--${o.flag}`;
-    lines.push(`| \`${flag}\` | \`${o.env}\` | ${o.default === undefined ? "" : `\`${o.default}\``} | ${o.help} |`);
+    const flag = o.flag === undefined ? "(env only)" : `\`--${o.flag}\``;
+    lines.push(`| ${flag} | \`${o.env}\` | ${o.default === undefined ? "" : `\`${o.default}\``} | ${o.help} |`);
   }
   return lines.join("\n");
 }
-
-const common = {
-  brokers: {
-    flag: "brokers",
-    env: "KAFKA_BROKERS",
-    help: "Kafka bootstrap brokers, comma-separated host:port",
-    default: "127.0.0.1:9092",
-    schema: parse.brokers,
-  },
-  topic: {
-    flag: "topic",
-    env: "KAFKA_TOPIC",
-    help: "Kafka topic of the readings",
-    default: "heartbeat-readings",
-    schema: parse.topic,
-  },
-  partitions: {
-    flag: "partitions",
-    env: "HEARTBEAT_PARTITIONS",
-    help: "Partitions of the topic when it has to be created",
-    default: "6",
-    schema: parse.positiveInt,
-  },
-  logLevel: {
-    flag: "log-level",
-    env: "LOG_LEVEL",
-    help: "Least severe log level printed: debug, info, warn, error",
-    default: "info",
-    schema: parse.logLevel,
-  },
-} satisfies OptionTable;
-
-const metricsHost = {
-  flag: "metrics-host",
-  env: "HEARTBEAT_METRICS_HOST",
-  help: "Address the metrics and health endpoint listens on (must be in --allow-net with the port)",
-  default: "127.0.0.1",
-  schema: parse.host,
-} satisfies OptionSpec;
-
-/** The producer's (simulator's) settings. */
-export const producerOptions = {
-  ...common,
-  customers: {
-    flag: "customers",
-    env: "HEARTBEAT_CUSTOMERS",
-    help: "Number of simulated customers (CUST-001, CUST-002, ...)",
-    default: "10",
-    schema: parse.positiveInt.pipe(z.number().max(999_999, "expected at most 999999 customers")),
-  },
-  rate: {
-    flag: "rate",
-    env: "HEARTBEAT_RATE",
-    help: "Readings per second, all customers together",
-    default: "10",
-    schema: parse.positiveNumber,
-  },
-  count: {
-    flag: "count",
-    env: "HEARTBEAT_COUNT",
-    help: "Stop after this many messages (default: run until stopped)",
-    schema: optional(parse.positiveInt),
-  },
-  duration: {
-    flag: "duration",
-    env: "HEARTBEAT_DURATION",
-    help: "Stop after this much simulated time, e.g. 30s, 5m (default: run until stopped)",
-    schema: optional(parse.duration),
-  },
-  seed: {
-    flag: "seed",
-    env: "HEARTBEAT_SEED",
-    help: "Random seed; the same seed and start give the same messages",
-    default: "1",
-    schema: parse.nonNegativeInt,
-  },
-  start: {
-    flag: "start",
-    env: "HEARTBEAT_START",
-    help: "Simulated time of the first reading (ISO 8601 with zone, or now); past times backfill at full speed",
-    default: "now",
-    schema: parse.time,
-  },
-  anomalyRate: {
-    flag: "anomaly-rate",
-    env: "HEARTBEAT_ANOMALY_RATE",
-    help: "Chance per reading that a customer starts an anomaly episode (bradycardia/tachycardia)",
-    default: "0.002",
-    schema: parse.fraction,
-  },
-  invalidRate: {
-    flag: "invalid-rate",
-    env: "HEARTBEAT_INVALID_RATE",
-    help: "Fraction of messages replaced by an injected fault (malformed, out of range, missing field...)",
-    default: "0.01",
-    schema: parse.fraction,
-  },
-  batchSize: {
-    flag: "batch-size",
-    env: "HEARTBEAT_PRODUCER_BATCH_SIZE",
-    help: "Most messages in one produce request (a request is also cut at 1 MB)",
-    default: "5000",
-    schema: parse.positiveInt,
-  },
-  lingerMs: {
-    flag: "linger-ms",
-    env: "HEARTBEAT_PRODUCER_LINGER_MS",
-    help: "How long a message may wait for its batch to fill before it is sent",
-    default: "20",
-    schema: parse.nonNegativeInt,
-  },
-  compression: {
-    flag: "compression",
-    env: "HEARTBEAT_COMPRESSION",
-    help: "Produce-request compression: gzip or none",
-    default: "gzip",
-    schema: z.enum(["gzip", "none"], { message: "expected gzip or none" }),
-  },
-  dryRun: {
-    flag: "dry-run",
-    env: "HEARTBEAT_DRY_RUN",
-    help: "Print the messages as NDJSON on stdout instead of sending them",
-    default: "false",
-    boolean: true,
-    schema: parse.boolean,
-  },
-  metricsHost,
-  metricsPort: {
-    flag: "metrics-port",
-    env: "HEARTBEAT_PRODUCER_METRICS_PORT",
-    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
-    default: "9465",
-    schema: parse.port,
-  },
-} satisfies OptionTable;
-
-/** The consumer's settings. */
-export const consumerOptions = {
-  ...common,
-  databaseUrl: {
-    flag: "database-url",
-    env: "DATABASE_URL",
-    help: "PostgreSQL URL of the heartbeat database, as the heartbeat_writer role (sql/roles.sql)",
-    default: "postgres://heartbeat_writer:heartbeat_writer@127.0.0.1:5432/heartbeat",
-    schema: parse.databaseUrl,
-  },
-  group: {
-    flag: "group",
-    env: "KAFKA_GROUP_ID",
-    help: "Kafka consumer group id",
-    default: "heartbeat-consumer",
-    schema: z.string().min(1, "expected a group id"),
-  },
-  batchSize: {
-    flag: "batch-size",
-    env: "HEARTBEAT_CONSUMER_BATCH_SIZE",
-    help: "Most messages written in one database transaction",
-    default: "5000",
-    schema: parse.positiveInt,
-  },
-  batchWaitMs: {
-    flag: "batch-wait-ms",
-    env: "HEARTBEAT_CONSUMER_BATCH_WAIT_MS",
-    help: "Longest a message waits for its batch to fill before the batch is written",
-    default: "5",
-    schema: parse.nonNegativeInt,
-  },
-  writers: {
-    flag: "writers",
-    env: "HEARTBEAT_CONSUMER_WRITERS",
-    help: "Batches written at once, each in its own transaction and database connection",
-    default: "2",
-    schema: parse.positiveInt,
-  },
-  maxMessageBytes: {
-    flag: "max-message-bytes",
-    env: "HEARTBEAT_MAX_MESSAGE_BYTES",
-    help: "Messages larger than this are rejected before parsing (too_large)",
-    default: "16384",
-    schema: parse.positiveInt,
-  },
-  futureSkew: {
-    flag: "future-skew",
-    env: "HEARTBEAT_FUTURE_SKEW",
-    help: "How far in the future a reading's timestamp may be (device clock skew)",
-    default: "5m",
-    schema: parse.duration,
-  },
-  fromBeginning: {
-    flag: "from-beginning",
-    env: "HEARTBEAT_FROM_BEGINNING",
-    help: "With no committed offsets, start from the oldest message instead of the newest",
-    default: "true",
-    boolean: true,
-    schema: parse.boolean,
-  },
-  episodeMinReadings: {
-    flag: "episode-min-readings",
-    env: "HEARTBEAT_EPISODE_MIN_READINGS",
-    help: "Abnormal readings (single noisy ones tolerated) before a sustained episode raises an alert",
-    default: "5",
-    schema: parse.positiveInt,
-  },
-  episodeMinDuration: {
-    flag: "episode-min-duration",
-    env: "HEARTBEAT_EPISODE_MIN_DURATION",
-    help: "Least time from an episode's first abnormal reading to its alert",
-    default: "3s",
-    schema: parse.duration,
-  },
-  episodeEndAfter: {
-    flag: "episode-end-after",
-    env: "HEARTBEAT_EPISODE_END_AFTER",
-    help: "Consecutive readings back in range that end an episode",
-    default: "3",
-    schema: parse.positiveInt,
-  },
-  alertsTopic: {
-    flag: "alerts-topic",
-    env: "KAFKA_ALERTS_TOPIC",
-    help: "Kafka topic for alert opened/closed events (none = do not publish)",
-    default: "heartbeat-alerts",
-    schema: z.union([z.literal("none"), parse.topic]),
-  },
-  sessionTimeout: {
-    flag: "session-timeout",
-    env: "KAFKA_SESSION_TIMEOUT",
-    help: "How long the group waits for a silent member before moving its partitions (6s to 5m)",
-    default: "30s",
-    schema: parse.duration.pipe(z.number().min(6_000, "expected at least 6s").max(300_000, "expected at most 5m")),
-  },
-  fetchBytes: {
-    flag: "fetch-bytes",
-    env: "HEARTBEAT_CONSUMER_FETCH_BYTES",
-    help: "Most compressed bytes one Kafka fetch takes from a partition (memory against throughput)",
-    default: "65536",
-    schema: parse.positiveInt.pipe(z.number().min(1_024, "expected at least 1024 bytes")),
-  },
-  failpoint: {
-    flag: "failpoint",
-    env: "HEARTBEAT_FAILPOINT",
-    help: "Testing only: pause-after-db-commit:<ms> sleeps between the database commit and the offset commit",
-    default: "none",
-    schema: z.string().regex(/^(none|pause-after-db-commit:\d+)$/, "expected none or pause-after-db-commit:<ms>")
-      .transform((s) => s === "none" ? 0 : Number(s.split(":")[1])),
-  },
-  metricsHost,
-  metricsPort: {
-    flag: "metrics-port",
-    env: "HEARTBEAT_CONSUMER_METRICS_PORT",
-    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
-    default: "9464",
-    schema: parse.port,
-  },
-} satisfies OptionTable;
-
-/** The producer's parsed config. */
-export type ProducerConfig = ConfigOf<typeof producerOptions>;
-/** The consumer's parsed config. */
-export type ConsumerConfig = ConfigOf<typeof consumerOptions>;

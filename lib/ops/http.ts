@@ -12,23 +12,8 @@
  * @module
  */
 import type { Logger } from "./log.ts";
+import type { ReadinessReport } from "./metrics.ts";
 import { requireNet } from "./permissions.ts";
-
-/** One readiness check's state. */
-export interface CheckState {
-  /** Whether the check passes. */
-  ok: boolean;
-  /** What it saw, for humans. */
-  detail: string;
-}
-
-/** What `/readyz` reports. */
-export interface ReadinessReport {
-  /** Whether every check passes. */
-  ready: boolean;
-  /** Each check by name. */
-  checks: Record<string, CheckState>;
-}
 
 /** What the endpoint serves: metrics text and readiness. */
 export interface Observable {

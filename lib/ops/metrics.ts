@@ -11,16 +11,31 @@
  * standard names it can fill truthfully from `Deno.memoryUsage()` and `process.cpuUsage()`, which
  * need no permission.
  *
+ * A leaf: the loops report into it through the small interfaces below ({@link BatchFigures},
+ * {@link ConsumerHooks}), which their own types satisfy; it imports nothing of the pipeline.
+ *
  * Requires no permissions.
  *
  * @module
  */
 import process from "node:process";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { ConsumeOptions } from "../kafka/consumer_loop.ts";
-import type { ReadinessReport } from "./http.ts";
-import { REASON_CODES } from "../domain/reading.ts";
-import type { BatchStats } from "../sink/sink.ts";
+
+/** One readiness check's state. */
+export interface CheckState {
+  /** Whether the check passes. */
+  ok: boolean;
+  /** What it saw, for humans. */
+  detail: string;
+}
+
+/** What `/readyz` reports. */
+export interface ReadinessReport {
+  /** Whether every check passes. */
+  ready: boolean;
+  /** Each check by name. */
+  checks: Record<string, CheckState>;
+}
 
 /** Buckets of the consumer's batch size histogram, in records. */
 export const BATCH_SIZE_BUCKETS: readonly number[] = [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
@@ -178,10 +193,38 @@ export function registerProcessMetrics(registry: Registry): void {
 }
 
 /** The figures of a committed batch that {@link ConsumerMetrics.recordBatch} reads (a sink's `onBatch` gives them). */
-export type BatchFigures = Pick<
-  BatchStats,
-  "records" | "inserted" | "duplicates" | "rejectedDuplicates" | "writeMs" | "retries" | "reasons" | "readingTimesMs"
->;
+export interface BatchFigures {
+  /** Records in the batch, valid or not. */
+  records: number;
+  /** Readings inserted. */
+  inserted: number;
+  /** Readings skipped as already stored. */
+  duplicates: number;
+  /** Dead letters skipped as already stored. */
+  rejectedDuplicates: number;
+  /** Milliseconds the write took, retries included. */
+  writeMs: number;
+  /** Failed attempts before it succeeded. */
+  retries: number;
+  /** Rejections by first reason code. */
+  reasons: Record<string, number>;
+  /** Epoch ms of each valid reading of the batch. */
+  readingTimesMs: readonly number[];
+}
+
+/** The consumer loop's hooks that {@link ConsumerMetrics.consumerHooks} feeds (the loop's own options match). */
+export interface ConsumerHooks {
+  /** Partitions assigned (or revoked: the new set). */
+  onAssignment: (partitions: number[]) => void;
+  /** A partition's lag after a committed batch. */
+  onLag: (partition: number, lag: number) => void;
+  /** The broker answered. */
+  onAlive: () => void;
+  /** The consumer disconnected. */
+  onDisconnect: () => void;
+  /** The consumer crashed (kafkajs restarts it). */
+  onCrash: (restart: boolean) => void;
+}
 
 /** Options of {@link ConsumerMetrics}. */
 export interface ConsumerMetricsOptions {
@@ -194,6 +237,8 @@ export interface ConsumerMetricsOptions {
   kafkaSilenceMs?: number;
   /** Also register the process metrics (default true). */
   processMetrics?: boolean;
+  /** Rejection reason codes to export at 0 from the start, so that rates exist before the first rejection. */
+  reasons?: readonly string[];
 }
 
 /**
@@ -255,7 +300,7 @@ export class ConsumerMetrics {
       labelNames: ["reason"],
       registers,
     });
-    for (const reason of REASON_CODES) this.#rejected.inc({ reason }, 0);
+    for (const reason of options.reasons ?? []) this.#rejected.inc({ reason }, 0);
     this.#duplicates = new Counter({
       name: `${p}duplicates_skipped_total`,
       help: "Rows skipped because they were already stored (redelivered or re-sent), by table",
@@ -333,7 +378,7 @@ export class ConsumerMetrics {
   }
 
   /** The hooks of `startConsumer` that feed these metrics and the readiness checks. */
-  consumerHooks(): Pick<ConsumeOptions, "onAssignment" | "onLag" | "onAlive" | "onDisconnect" | "onCrash"> {
+  consumerHooks(): ConsumerHooks {
     return {
       onAssignment: (partitions) => this.setAssignment(partitions),
       onLag: (partition, lag) => this.recordLag(partition, lag),

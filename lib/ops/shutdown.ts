@@ -11,6 +11,8 @@ import type { Logger } from "./log.ts";
 export interface Shutdown extends Disposable {
   /** Aborted when a stop was asked for. */
   readonly signal: AbortSignal;
+  /** Resolves when a stop was asked for (the signal aborted). */
+  readonly done: Promise<void>;
   /** Asks for a stop programmatically (e.g. when a count is reached). */
   stop(reason?: string): void;
 }
@@ -55,8 +57,12 @@ export function onShutdown(log: Logger, graceMs = 15_000): Shutdown {
   const onInt = handler("SIGINT"), onTerm = handler("SIGTERM");
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onTerm);
+  const done = new Promise<void>((resolve) =>
+    controller.signal.addEventListener("abort", () => resolve(), { once: true })
+  );
   return {
     signal: controller.signal,
+    done,
     stop,
     [Symbol.dispose]() {
       Deno.removeSignalListener("SIGINT", onInt);

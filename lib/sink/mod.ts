@@ -10,3 +10,4 @@
 export { type BatchStats, Sink, type SinkOptions } from "./sink.ts";
 export type { BatchStore } from "./bisect.ts";
 export type { PreparedRecords } from "./prepare.ts";
+export { BatchTotals, logBatch } from "./report.ts";

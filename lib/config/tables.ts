@@ -1,0 +1,276 @@
+/**
+ * The settings of the producer and the consumer, each defined once (flag, environment variable,
+ * default, help, schema): `--help`, the README's option tables and the tasks' `--allow-env` lists
+ * all come from here.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { type ConfigOf, optional, type OptionSpec, type OptionTable, parse } from "./options.ts";
+
+const common = {
+  brokers: {
+    flag: "brokers",
+    env: "KAFKA_BROKERS",
+    help: "Kafka bootstrap brokers, comma-separated host:port",
+    default: "127.0.0.1:9092",
+    schema: parse.brokers,
+  },
+  topic: {
+    flag: "topic",
+    env: "KAFKA_TOPIC",
+    help: "Kafka topic of the readings",
+    default: "heartbeat-readings",
+    schema: parse.topic,
+  },
+  partitions: {
+    flag: "partitions",
+    env: "HEARTBEAT_PARTITIONS",
+    help: "Partitions of the topic when it has to be created",
+    default: "6",
+    schema: parse.positiveInt,
+  },
+  logLevel: {
+    flag: "log-level",
+    env: "LOG_LEVEL",
+    help: "Least severe log level printed: debug, info, warn, error",
+    default: "info",
+    schema: parse.logLevel,
+  },
+  kafkajsPatches: {
+    env: "HEARTBEAT_KAFKAJS_PATCHES",
+    help:
+      "`off` runs plain kafkajs, without the speed patches (docs/architecture.md); read before kafkajs loads, so environment only",
+    default: "on",
+    schema: z.enum(["on", "off"], { message: "expected on or off" }),
+  },
+} satisfies OptionTable;
+
+const metricsHost = {
+  flag: "metrics-host",
+  env: "HEARTBEAT_METRICS_HOST",
+  help: "Address the metrics and health endpoint listens on (must be in --allow-net with the port)",
+  default: "127.0.0.1",
+  schema: parse.host,
+} satisfies OptionSpec;
+
+/** The producer's (simulator's) settings. */
+export const producerOptions = {
+  ...common,
+  customers: {
+    flag: "customers",
+    env: "HEARTBEAT_CUSTOMERS",
+    help: "Number of simulated customers (CUST-001, CUST-002, ...)",
+    default: "10",
+    schema: parse.positiveInt.pipe(z.number().max(999_999, "expected at most 999999 customers")),
+  },
+  rate: {
+    flag: "rate",
+    env: "HEARTBEAT_RATE",
+    help: "Readings per second, all customers together",
+    default: "10",
+    schema: parse.positiveNumber,
+  },
+  count: {
+    flag: "count",
+    env: "HEARTBEAT_COUNT",
+    help: "Stop after this many messages (default: run until stopped)",
+    schema: optional(parse.positiveInt),
+  },
+  duration: {
+    flag: "duration",
+    env: "HEARTBEAT_DURATION",
+    help: "Stop after this much simulated time, e.g. 30s, 5m (default: run until stopped)",
+    schema: optional(parse.duration),
+  },
+  seed: {
+    flag: "seed",
+    env: "HEARTBEAT_SEED",
+    help: "Random seed; the same seed and start give the same messages",
+    default: "1",
+    schema: parse.nonNegativeInt,
+  },
+  start: {
+    flag: "start",
+    env: "HEARTBEAT_START",
+    help: "Simulated time of the first reading (ISO 8601 with zone, or now); past times backfill at full speed",
+    default: "now",
+    schema: parse.time,
+  },
+  anomalyRate: {
+    flag: "anomaly-rate",
+    env: "HEARTBEAT_ANOMALY_RATE",
+    help: "Chance per reading that a customer starts an anomaly episode (bradycardia/tachycardia)",
+    default: "0.002",
+    schema: parse.fraction,
+  },
+  invalidRate: {
+    flag: "invalid-rate",
+    env: "HEARTBEAT_INVALID_RATE",
+    help: "Fraction of messages replaced by an injected fault (malformed, out of range, missing field...)",
+    default: "0.01",
+    schema: parse.fraction,
+  },
+  batchSize: {
+    flag: "batch-size",
+    env: "HEARTBEAT_PRODUCER_BATCH_SIZE",
+    help: "Most messages in one produce request (a request is also cut at 1 MB)",
+    default: "5000",
+    schema: parse.positiveInt,
+  },
+  lingerMs: {
+    flag: "linger-ms",
+    env: "HEARTBEAT_PRODUCER_LINGER_MS",
+    help: "How long a message may wait for its batch to fill before it is sent",
+    default: "20",
+    schema: parse.nonNegativeInt,
+  },
+  compression: {
+    flag: "compression",
+    env: "HEARTBEAT_COMPRESSION",
+    help: "Produce-request compression: gzip or none",
+    default: "gzip",
+    schema: z.enum(["gzip", "none"], { message: "expected gzip or none" }),
+  },
+  dryRun: {
+    flag: "dry-run",
+    env: "HEARTBEAT_DRY_RUN",
+    help: "Print the messages as NDJSON on stdout instead of sending them",
+    default: "false",
+    boolean: true,
+    schema: parse.boolean,
+  },
+  metricsHost,
+  metricsPort: {
+    flag: "metrics-port",
+    env: "HEARTBEAT_PRODUCER_METRICS_PORT",
+    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
+    default: "9465",
+    schema: parse.port,
+  },
+} satisfies OptionTable;
+
+/** The consumer's settings. */
+export const consumerOptions = {
+  ...common,
+  databaseUrl: {
+    flag: "database-url",
+    env: "DATABASE_URL",
+    help: "PostgreSQL URL of the heartbeat database, as the heartbeat_writer role (sql/roles.sql)",
+    default: "postgres://heartbeat_writer:heartbeat_writer@127.0.0.1:5432/heartbeat",
+    schema: parse.databaseUrl,
+  },
+  group: {
+    flag: "group",
+    env: "KAFKA_GROUP_ID",
+    help: "Kafka consumer group id",
+    default: "heartbeat-consumer",
+    schema: z.string().min(1, "expected a group id"),
+  },
+  batchSize: {
+    flag: "batch-size",
+    env: "HEARTBEAT_CONSUMER_BATCH_SIZE",
+    help: "Most messages written in one database transaction",
+    default: "5000",
+    schema: parse.positiveInt,
+  },
+  batchWaitMs: {
+    flag: "batch-wait-ms",
+    env: "HEARTBEAT_CONSUMER_BATCH_WAIT_MS",
+    help: "Longest a message waits for its batch to fill before the batch is written",
+    default: "5",
+    schema: parse.nonNegativeInt,
+  },
+  writers: {
+    flag: "writers",
+    env: "HEARTBEAT_CONSUMER_WRITERS",
+    help: "Batches written at once, each in its own transaction and database connection",
+    default: "2",
+    schema: parse.positiveInt,
+  },
+  maxMessageBytes: {
+    flag: "max-message-bytes",
+    env: "HEARTBEAT_MAX_MESSAGE_BYTES",
+    help: "Messages larger than this are rejected before parsing (too_large)",
+    default: "16384",
+    schema: parse.positiveInt,
+  },
+  futureSkew: {
+    flag: "future-skew",
+    env: "HEARTBEAT_FUTURE_SKEW",
+    help: "How far in the future a reading's timestamp may be (device clock skew)",
+    default: "5m",
+    schema: parse.duration,
+  },
+  fromBeginning: {
+    flag: "from-beginning",
+    env: "HEARTBEAT_FROM_BEGINNING",
+    help: "With no committed offsets, start from the oldest message instead of the newest",
+    default: "true",
+    boolean: true,
+    schema: parse.boolean,
+  },
+  episodeMinReadings: {
+    flag: "episode-min-readings",
+    env: "HEARTBEAT_EPISODE_MIN_READINGS",
+    help: "Abnormal readings (single noisy ones tolerated) before a sustained episode raises an alert",
+    default: "5",
+    schema: parse.positiveInt,
+  },
+  episodeMinDuration: {
+    flag: "episode-min-duration",
+    env: "HEARTBEAT_EPISODE_MIN_DURATION",
+    help: "Least time from an episode's first abnormal reading to its alert",
+    default: "3s",
+    schema: parse.duration,
+  },
+  episodeEndAfter: {
+    flag: "episode-end-after",
+    env: "HEARTBEAT_EPISODE_END_AFTER",
+    help: "Consecutive readings back in range that end an episode",
+    default: "3",
+    schema: parse.positiveInt,
+  },
+  alertsTopic: {
+    flag: "alerts-topic",
+    env: "KAFKA_ALERTS_TOPIC",
+    help: "Kafka topic for alert opened/closed events (none = do not publish)",
+    default: "heartbeat-alerts",
+    schema: z.union([z.literal("none"), parse.topic]),
+  },
+  sessionTimeout: {
+    flag: "session-timeout",
+    env: "KAFKA_SESSION_TIMEOUT",
+    help: "How long the group waits for a silent member before moving its partitions (6s to 5m)",
+    default: "30s",
+    schema: parse.duration.pipe(z.number().min(6_000, "expected at least 6s").max(300_000, "expected at most 5m")),
+  },
+  fetchBytes: {
+    flag: "fetch-bytes",
+    env: "HEARTBEAT_CONSUMER_FETCH_BYTES",
+    help: "Most compressed bytes one Kafka fetch takes from a partition (memory against throughput)",
+    default: "65536",
+    schema: parse.positiveInt.pipe(z.number().min(1_024, "expected at least 1024 bytes")),
+  },
+  failpoint: {
+    flag: "failpoint",
+    env: "HEARTBEAT_FAILPOINT",
+    help: "Testing only: pause-after-db-commit:<ms> sleeps between the database commit and the offset commit",
+    default: "none",
+    schema: z.string().regex(/^(none|pause-after-db-commit:\d+)$/, "expected none or pause-after-db-commit:<ms>")
+      .transform((s) => s === "none" ? 0 : Number(s.split(":")[1])),
+  },
+  metricsHost,
+  metricsPort: {
+    flag: "metrics-port",
+    env: "HEARTBEAT_CONSUMER_METRICS_PORT",
+    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
+    default: "9464",
+    schema: parse.port,
+  },
+} satisfies OptionTable;
+
+/** The producer's parsed config. */
+export type ProducerConfig = ConfigOf<typeof producerOptions>;
+/** The consumer's parsed config. */
+export type ConsumerConfig = ConfigOf<typeof consumerOptions>;
