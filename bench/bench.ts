@@ -1237,6 +1237,8 @@ async function main(): Promise<void> {
         const profile = o.cpuProf && s.consumers === 1 && s.args.length === 0
           ? `bench/results/profiles/${stamp}`
           : undefined;
+        // bench/results/ is not in git: a fresh clone has no such folder
+        if (profile !== undefined) await Deno.mkdir(profile, { recursive: true });
         await phase(`sink: ${s.label}`, `sink: ${s.label}`, async (admin) => {
           // a broker reset (another user's tests) loses the topic: fill it again (same messages), untimed
           if (await admin.messages(fillTopic).catch(() => -1) !== o.readings) {

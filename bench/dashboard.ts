@@ -550,6 +550,8 @@ if (import.meta.main) {
     queries: queries.length > 0 ? queries : previous.queries ?? [],
     ingestCost: ingest ?? previous.ingestCost ?? null,
   };
+  // bench/results/ is not in git: a fresh clone has no such folder
+  await Deno.mkdir(new URL(".", RESULTS_URL), { recursive: true });
   await Deno.writeTextFile(RESULTS_URL, JSON.stringify(results, null, 2) + "\n");
   console.log(`wrote ${RESULTS_URL.pathname}`);
 }
