@@ -3,7 +3,9 @@
  * `deno task bench`: throughput, latency and memory of the pipeline against the real local Kafka
  * broker and PostgreSQL server, every figure measured in the same run as its reference so that
  * the ratios hold on a noisy shared machine. Prints a table and writes the figures as JSON to
- * `bench/results/<UTC timestamp>.json` and `bench/results/latest.json`.
+ * `bench/results/<UTC timestamp>.json` and `bench/results/latest.json` (that folder is not in git:
+ * `bench/baseline.json` holds the reviewed headline figures, and `--compare` prints this run's
+ * beside them, as `deno task bench:compare` does for a results file).
  *
  * Phases (docs/performance.md explains each and how to read it):
  * 1. ceiling: `COPY ... FROM STDIN` of the very rows the sink will store, fresh database;
@@ -64,6 +66,7 @@ import {
   type TaskProcess,
 } from "./proc.ts";
 import { codeFingerprint, fingerprintHash, num, ratio, slope, table } from "./report.ts";
+import { printComparison } from "./compare_cli.ts";
 
 const BROKER = "127.0.0.1:9092";
 const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
@@ -100,6 +103,8 @@ Measures the pipeline against the real Kafka (${BROKER}) and PostgreSQL (127.0.0
   --skip LIST               phases to leave out: ${PHASES.join(",")}
   --attempts N              runs of a phase that failed or saw the broker restart (default 2)
   --kafka-libs DIR          Kafka jars for the Java perf tool (default $HOME/.cache/heartbeat/kafka-4.4.0/libs)
+  --compare                 after the run, print its headline figures beside bench/baseline.json's
+                            (as deno task bench:compare does; a report: the exit code does not change)
   --help                    this text`;
 
 /** The benchmark's settings. */
@@ -125,6 +130,7 @@ interface Options {
   skip: Set<Phase>;
   kafkaLibs: string;
   attempts: number;
+  compare: boolean;
 }
 
 function fatal(message: string, code = 1): never {
@@ -186,6 +192,7 @@ function parseOptions(args: string[]): Options {
         skip: { type: "string" },
         "kafka-libs": { type: "string" },
         attempts: { type: "string" },
+        compare: { type: "boolean" },
         help: { type: "boolean" },
       },
     });
@@ -248,6 +255,7 @@ function parseOptions(args: string[]): Options {
     skip,
     kafkaLibs: v["kafka-libs"] ?? `${home}/.cache/heartbeat/kafka-4.4.0/libs`,
     attempts: positive(v.attempts, 2, "--attempts"),
+    compare: v.compare === true,
   };
 }
 
@@ -1237,6 +1245,8 @@ async function main(): Promise<void> {
         const profile = o.cpuProf && s.consumers === 1 && s.args.length === 0
           ? `bench/results/profiles/${stamp}`
           : undefined;
+        // bench/results/ is not in git: a fresh clone has no such folder
+        if (profile !== undefined) await Deno.mkdir(profile, { recursive: true });
         await phase(`sink: ${s.label}`, `sink: ${s.label}`, async (admin) => {
           // a broker reset (another user's tests) loses the topic: fill it again (same messages), untimed
           if (await admin.messages(fillTopic).catch(() => -1) !== o.readings) {
@@ -1365,6 +1375,10 @@ async function main(): Promise<void> {
   await Deno.writeTextFile(file, json);
   await Deno.writeTextFile(new URL("./latest.json", RESULTS), json);
   say(`wrote ${file.pathname} and bench/results/latest.json in ${num((performance.now() - began) / 1000)} s total`);
+  if (o.compare) {
+    console.log("");
+    await printComparison([{ file: `bench/results/${stamp}.json`, json: JSON.parse(json) }]);
+  }
   if (errors.length > 0) {
     say(`${errors.length} phase(s) failed:\n${errors.map((e) => `  ${e}`).join("\n")}`);
     Deno.exit(1);

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:5432 --allow-read=grafana,sql,bench/results --allow-write=bench/results --allow-sys=loadavg --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:5432 --allow-read=grafana,sql,bench/results,bench/baseline.json --allow-write=bench/results --allow-sys=loadavg --ignore-env
 /**
  * `deno task bench:dashboard`: how long each query of the Grafana dashboard takes on 10 million
  * readings, and what the dashboard's schema additions cost the consumer's writes.
@@ -20,13 +20,15 @@
  *    batches of 5,000) into fresh databases with the schema before the dashboard's additions, with
  *    each addition, and with all of them; rounds interleaved, medians reported.
  *
- * Prints tables and writes `bench/results/dashboard-latest.json`.
+ * Prints tables and writes `bench/results/dashboard-latest.json` (not in git); `--compare` then
+ * prints the headline timings beside the reviewed `bench/baseline.json`'s.
  *
- * `deno task bench:dashboard [--fresh] [--runs 5] [--ingest-cost] [--ingest-readings 200000] [--ingest-rounds 5]`
+ * `deno task bench:dashboard [--fresh] [--runs 5] [--ingest-cost] [--ingest-readings 200000] [--ingest-rounds 5] [--compare]`
  *
- * Requires `--allow-net=127.0.0.1:5432` (PostgreSQL as `postgres`, trust), `--allow-read=grafana,sql,bench/results`,
- * `--allow-write=bench/results` and `--allow-sys=loadavg` (the load is recorded with the figures:
- * other work on the machine slows every query).
+ * Requires `--allow-net=127.0.0.1:5432` (PostgreSQL as `postgres`, trust),
+ * `--allow-read=grafana,sql,bench/results,bench/baseline.json`, `--allow-write=bench/results` and
+ * `--allow-sys=loadavg` (the load is recorded with the figures: other work on the machine slows
+ * every query).
  *
  * @module
  */
@@ -38,6 +40,7 @@ import { dropDatabase } from "../tests/support/database.ts";
 import type { Category } from "../lib/domain/heart_rate.ts";
 import { dashboardQueries, type DashboardQuery, expandQuery, loadDashboard } from "../tests/support/grafana/queries.ts";
 import { num, table } from "./report.ts";
+import { printComparison } from "./compare_cli.ts";
 
 const SERVER = "postgres://postgres@127.0.0.1:5432";
 const READER = "postgres://grafana_reader:grafana_reader@127.0.0.1:5432";
@@ -63,6 +66,7 @@ const { values: flags } = parseArgs({
     "ingest-readings": { type: "string", default: "200000" },
     "ingest-rounds": { type: "string", default: "5" },
     "skip-queries": { type: "boolean", default: false },
+    compare: { type: "boolean", default: false },
   },
 });
 
@@ -544,13 +548,26 @@ if (import.meta.main) {
   const results = {
     when: startedAt,
     command: `deno task bench:dashboard ${Deno.args.join(" ")}`.trim(),
-    machine: { cpus: navigator.hardwareConcurrency, postgres: postgres?.server_version, loadBefore, loadAfter },
+    machine: {
+      cpus: navigator.hardwareConcurrency,
+      deno: Deno.version.deno,
+      postgres: postgres?.server_version,
+      loadBefore,
+      loadAfter,
+    },
     data,
     targetMs: { defaultRange: TARGET_MS },
     runs,
     queries: queries.length > 0 ? queries : previous.queries ?? [],
     ingestCost: ingest ?? previous.ingestCost ?? null,
   };
-  await Deno.writeTextFile(RESULTS_URL, JSON.stringify(results, null, 2) + "\n");
+  // bench/results/ is not in git: a fresh clone has no such folder
+  await Deno.mkdir(new URL(".", RESULTS_URL), { recursive: true });
+  const json = JSON.stringify(results, null, 2) + "\n";
+  await Deno.writeTextFile(RESULTS_URL, json);
   console.log(`wrote ${RESULTS_URL.pathname}`);
+  if (flags.compare) {
+    console.log("");
+    await printComparison([{ file: "bench/results/dashboard-latest.json", json: JSON.parse(json) }]);
+  }
 }

@@ -267,8 +267,9 @@ export async function serverProcesses(
 export async function serverVersion(server: string): Promise<string> {
   const client = await connect(`${server}/postgres`);
   try {
-    const { rows } = await client.query<{ v: string }>("SHOW server_version");
-    return rows[0]?.v ?? "unknown";
+    // SHOW names its column after the setting: server_version
+    const { rows } = await client.query<{ server_version: string }>("SHOW server_version");
+    return rows[0]?.server_version ?? "unknown";
   } finally {
     await client.end();
   }

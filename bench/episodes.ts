@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-write=bench/results
+#!/usr/bin/env -S deno run --allow-write=bench/results --allow-read=bench/baseline.json
 /**
  * Scores episode detection against the simulator's ground truth on seeded runs with the default
  * simulator settings (10 customers, 10 readings/s, anomaly rate 0.002, invalid rate 0.01) and
@@ -7,7 +7,9 @@
  * The detector runs exactly as in the consumer (EpisodeTracker, batches of 5,000 readings); the
  * end-to-end version through Kafka and PostgreSQL is tests/alerts_test.ts.
  *
- * `deno task bench:episodes [--readings N] [--seeds N]`
+ * `deno task bench:episodes [--readings N] [--seeds N] [--compare]`: writes
+ * `bench/results/episodes-latest.json` (not in git); `--compare` then prints the scores beside
+ * the reviewed `bench/baseline.json`'s (hence `--allow-read=bench/baseline.json`).
  *
  * @module
  */
@@ -17,9 +19,15 @@ import { type KindScore, quantile, scoreEpisodes } from "../tests/support/scorin
 import { type Episode, Simulator } from "../lib/simulator/simulator.ts";
 import { createValidator, DEFAULT_LIMITS } from "../lib/domain/reading.ts";
 
+import { printComparison } from "./compare_cli.ts";
+
 const { values } = parseArgs({
   args: Deno.args,
-  options: { readings: { type: "string", default: "500000" }, seeds: { type: "string", default: "5" } },
+  options: {
+    readings: { type: "string", default: "500000" },
+    seeds: { type: "string", default: "5" },
+    compare: { type: "boolean", default: false },
+  },
 });
 const readings = Number(values.readings), seeds = Number(values.seeds);
 const start = Date.UTC(2026, 10, 1);
@@ -76,6 +84,8 @@ const summary = Object.fromEntries(["bradycardia", "tachycardia"].map((kind) => 
 }));
 const result = {
   when: new Date().toISOString(),
+  command: `deno task bench:episodes ${Deno.args.join(" ")}`.trim(),
+  machine: { cpus: navigator.hardwareConcurrency, deno: Deno.version.deno },
   readingsPerSeed: readings,
   seeds,
   detector: DEFAULT_DETECTOR,
@@ -98,7 +108,9 @@ console.log(
   } s, max ${result.delayMs.max / 1000} s (target p50 ≤ ${(DEFAULT_DETECTOR.minDurationMs + 2000) / 1000} s)`,
 );
 await Deno.mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await Deno.writeTextFile(
-  new URL("./results/episodes-latest.json", import.meta.url),
-  JSON.stringify(result, null, 2) + "\n",
-);
+const json = JSON.stringify(result, null, 2) + "\n";
+await Deno.writeTextFile(new URL("./results/episodes-latest.json", import.meta.url), json);
+if (values.compare) {
+  console.log("");
+  await printComparison([{ file: "bench/results/episodes-latest.json", json: JSON.parse(json) }]);
+}
