@@ -33,6 +33,12 @@ Deno.test("a bad flag or env value stops a script at start with one line naming 
     ["producer", ["--nope"], {}, /^error: Unknown option '--nope' \(see --help\)$/],
     ["producer", [], { HEARTBEAT_CUSTOMERS: "0" }, /^error: Invalid HEARTBEAT_CUSTOMERS \(environment\): .*got "0"$/],
     [
+      "consumer",
+      [],
+      { HEARTBEAT_KAFKAJS_PATCHES: "maybe" },
+      /^error: Invalid HEARTBEAT_KAFKAJS_PATCHES \(environment\): expected on or off, got "maybe"$/,
+    ],
+    [
       "producer",
       ["--start", "yesterday"],
       {},
@@ -66,7 +72,9 @@ Deno.test("--help lists every flag and env var with its default and exits 0", as
       const r = await run(task, ["--help"]);
       assert.equal(r.code, 0);
       for (const o of Object.values(table)) {
-        assert.ok(r.stdout.includes(`--${o.flag}`), `--${o.flag}`);
+        const spec: { flag?: string; env: string } = o;
+        if (spec.flag === undefined) assert.ok(r.stdout.includes("(environment only)"), spec.env);
+        else assert.ok(r.stdout.includes(`--${spec.flag}`), `--${spec.flag}`);
         assert.ok(r.stdout.includes(`env ${o.env}`), o.env);
       }
     });

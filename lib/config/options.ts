@@ -137,10 +137,11 @@ export type ParseResult<T extends OptionTable> = { help: true } | { help: false;
  * @throws {ConfigError} naming the flag or env var and the bad value, in one line
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfig, parse } from "./options.ts";
  * const table = { rate: { flag: "rate", env: "RATE", help: "readings/s", default: "10", schema: parse.positiveNumber } };
  * const result = parseConfig(table, { args: ["--rate", "50"], env: () => undefined });
- * // result.help === false && result.config.rate === 50
+ * assert.deepEqual(result, { help: false, config: { rate: 50 } });
  * ```
  */
 export function parseConfig<T extends OptionTable>(table: T, source: ConfigSource): ParseResult<T> {

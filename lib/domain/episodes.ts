@@ -96,12 +96,16 @@ const NO_EVENTS: readonly AlertEvent[] = Object.freeze([]);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CustomerDetector } from "./episodes.ts";
  * const d = new CustomerDetector("CUST-001");
  * const events = [120, 125, 130, 128, 131].flatMap((hr, i) =>
  *   d.feed({ atMs: i * 1000, at: new Date(i * 1000).toISOString(), heartRate: hr })
  * );
- * // events[0].type === "open", events[0].alert.kind === "tachycardia"
+ * assert.equal(events.length, 1); // the fifth fast reading opens an episode
+ * assert.equal(events[0]?.type, "open");
+ * assert.equal(events[0]?.alert.kind, "tachycardia");
+ * assert.equal(events[0]?.alert.peak, 131);
  * ```
  */
 export class CustomerDetector {

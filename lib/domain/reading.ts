@@ -270,12 +270,16 @@ export type Validator = (value: Uint8Array | null) => Verdict;
  * @param now the clock for the future-timestamp rule (defaults to `Date.now`)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createValidator } from "./reading.ts";
  * const validate = createValidator();
  * const verdict = validate(new TextEncoder().encode(
  *   '{"customer_id":"CUST-001","timestamp":"2026-01-01T00:00:00Z","heart_rate":55}',
  * ));
- * // verdict.ok === true, verdict.reading.isAnomaly === true
+ * assert.ok(verdict.ok);
+ * assert.equal(verdict.reading.recordedAt, "2026-01-01T00:00:00.000000Z");
+ * assert.equal(verdict.reading.isAnomaly, true);
+ * assert.equal(verdict.reading.category, "bradycardia");
  * ```
  */
 export function createValidator(

@@ -34,9 +34,12 @@ export interface ParsedTimestamp {
  * @returns the parsed time, or the reason code and detail explaining why it is not acceptable.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTimestamp } from "./timestamp.ts";
- * parseTimestamp("2026-11-25T20:57:57.5+01:00");
- * // { epochMs: 1795636677500, iso: "2026-11-25T19:57:57.500000Z" }
+ * assert.deepEqual(
+ *   parseTimestamp("2026-11-25T20:57:57.5+01:00"),
+ *   { epochMs: 1795636677500, iso: "2026-11-25T19:57:57.500000Z" },
+ * );
  * ```
  */
 export function parseTimestamp(text: string): ParsedTimestamp | TimestampProblem {
@@ -156,9 +159,10 @@ export function quote(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { digitsAt } from "./timestamp.ts";
- * digitsAt("2026-11-25", 5, 2); // 11
- * digitsAt("2026-1x-25", 5, 2); // -1
+ * assert.equal(digitsAt("2026-11-25", 5, 2), 11);
+ * assert.equal(digitsAt("2026-1x-25", 5, 2), -1); // not all digits
  * ```
  */
 export function digitsAt(text: string, i: number, n: number): number {

@@ -6,11 +6,16 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CommitChains } from "./commit_chain.ts";
  * const chains = new CommitChains();
+ * const committed: number[] = [];
  * const stored = Promise.resolve(); // the sink's promise for the batch
- * chains.add(0, stored, () => console.log("commit partition 0 past the batch"));
+ * chains.add(0, stored, () => {
+ *   committed.push(0); // commit partition 0 past the batch
+ * });
  * await chains.settled();
+ * assert.deepEqual(committed, [0]);
  * ```
  *
  * @module

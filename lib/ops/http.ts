@@ -30,11 +30,13 @@ export interface Observable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHandler } from "./http.ts";
  * import { ProducerMetrics } from "./metrics.ts";
  * const handle = createHandler(new ProducerMetrics());
  * const response = await handle(new Request("http://127.0.0.1:9465/readyz"));
- * // response.status === 503: not connected yet
+ * assert.equal(response.status, 503); // not connected yet
+ * assert.deepEqual((await response.json()).checks.kafka, { ok: false, detail: "not connected" });
  * ```
  */
 export function createHandler(source: Observable): (request: Request) => Promise<Response> {

@@ -59,10 +59,14 @@ function errorFields(value: unknown): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createLogger } from "./log.ts";
- * const log = createLogger({ level: "info", pretty: false });
+ * const lines: string[] = [];
+ * const now = () => new Date("2026-11-25T20:00:00Z");
+ * const log = createLogger({ level: "info", pretty: false, write: (line) => lines.push(line), now });
  * log.info("stored batch", { rows: 5000 });
- * // {"level":"info","time":"2026-11-25T20:00:00.000Z","msg":"stored batch","rows":5000}
+ * log.debug("not printed: below info");
+ * assert.deepEqual(lines, ['{"level":"info","time":"2026-11-25T20:00:00.000Z","msg":"stored batch","rows":5000}']);
  * ```
  */
 export function createLogger(options: LoggerOptions = {}, bound: Fields = {}): Logger {

@@ -247,12 +247,13 @@ export interface ConsumerMetricsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConsumerMetrics } from "./metrics.ts";
  * const metrics = new ConsumerMetrics();
  * metrics.setAssignment([0, 1]);
  * metrics.kafkaAlive();
  * metrics.setDatabaseReady(true);
- * metrics.readiness().ready; // true
+ * assert.equal(metrics.readiness().ready, true);
  * ```
  */
 export class ConsumerMetrics {
@@ -483,11 +484,14 @@ export interface ProducerMetricsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProducerMetrics } from "./metrics.ts";
  * const metrics = new ProducerMetrics();
  * metrics.setConnected(true);
  * metrics.produced(1);
  * metrics.acknowledged(1);
+ * assert.equal(metrics.readiness().ready, true);
+ * assert.match(await metrics.metrics(), /^heartbeat_producer_messages_acknowledged_total 1$/m);
  * ```
  */
 export class ProducerMetrics {

@@ -92,8 +92,11 @@ export class Random {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Random, uuidv7 } from "./random.ts";
- * uuidv7(Date.UTC(2026, 0, 1), new Random(1)); // "019b76da-a800-7...-...."
+ * const id = uuidv7(Date.UTC(2026, 0, 1), new Random(1));
+ * assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+ * assert.ok(id.startsWith("019b76da-a800-")); // the epoch milliseconds, in hex
  * ```
  */
 export function uuidv7(epochMs: number, random: Random): string {

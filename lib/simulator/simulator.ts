@@ -141,8 +141,9 @@ const ACTIVITY_CHANCE = 0.002;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isoMicros } from "./simulator.ts";
- * isoMicros(1_767_225_600_000_001); // "2026-01-01T00:00:00.000001Z"
+ * assert.equal(isoMicros(1_767_225_600_000_001), "2026-01-01T00:00:00.000001Z");
  * ```
  */
 export function isoMicros(epochMicros: number): string {
@@ -168,9 +169,20 @@ export function customerId(n: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Simulator } from "./simulator.ts";
  * const sim = new Simulator({ seed: 7, customers: 3, rate: 10, startMs: Date.UTC(2026, 0, 1), anomalyRate: 0.01, invalidRate: 0.01 });
- * const first = sim.next(); // { seq: 0, key: "CUST-001", value: '{"customer_id":"CUST-001",...}', ... }
+ * const first = sim.next();
+ * assert.equal(first.seq, 0);
+ * assert.equal(first.key, "CUST-001");
+ * assert.ok(typeof first.value === "string"); // JSON text (some injected faults are raw bytes)
+ * assert.deepEqual(JSON.parse(first.value), {
+ *   customer_id: "CUST-001",
+ *   timestamp: "2026-01-01T00:00:00.000000Z",
+ *   heart_rate: 66,
+ *   is_anomaly: false,
+ *   reading_id: "019b76da-a800-7f63-9842-42c1b6a5575b",
+ * });
  * ```
  */
 export class Simulator {

@@ -28,11 +28,17 @@ const HEADER = 20;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BinaryArray, OID } from "./pg_binary.ts";
  * const a = new BinaryArray(OID.int4, 2, 8);
  * a.int4(1);
  * a.null();
  * const bytes = a.done(); // the bytes of '{1,NULL}'::int4[]
+ * // 1 dimension, has NULLs, OID 23 (int4), 2 elements from index 1; then 1 (4 bytes long) and NULL (length -1)
+ * assert.equal(
+ *   bytes.toString("hex"),
+ *   "00000001" + "00000001" + "00000017" + "00000002" + "00000001" + "00000004" + "00000001" + "ffffffff",
+ * );
  * ```
  */
 export class BinaryArray {

@@ -1,8 +1,8 @@
 /**
  * The repository: every SQL statement of the pipeline lives here. It writes batches of valid
  * readings, dead letters and alerts in one transaction, loads the history the episode tracker
- * rebuilds from, and applies schema SQL. Its failures are classified ({@link DataError} vs
- * {@link TransientError}, `errors.ts`) so that callers never read SQLSTATEs.
+ * rebuilds from, and applies schema SQL. Its failures are classified (`DataError` vs
+ * `TransientError`, `errors.ts`) so that callers never read SQLSTATEs.
  *
  * Requires `--allow-net=<database host:port>`; node-postgres reads `PG*` environment variables
  * too, so entry scripts run with `--ignore-env` for every name they do not allow.
@@ -14,7 +14,7 @@ import pg from "pg";
 import type { Buffer } from "node:buffer";
 import type { Alert, Beat, CustomerHistory } from "../domain/episodes.ts";
 import { alertColumns, deadLetterColumns, readingColumns } from "./_columns.ts";
-import { classifyError, type DataError, type TransientError, UnencodableRowError } from "./errors.ts";
+import { classifyError, UnencodableRowError } from "./errors.ts";
 import type { DeadLetter, StoredReading, WriteResult } from "./rows.ts";
 
 const INSERT_READINGS = `
@@ -112,8 +112,8 @@ export class Repository {
    * Writes valid readings and dead letters in one transaction. Duplicates (redelivered records)
    * are skipped by the primary keys and counted, never stored twice.
    *
-   * @throws {DataError} when the batch's data is refused (or cannot be encoded): retrying cannot help
-   * @throws {TransientError} for everything else (connection, server, schema): retry
+   * @throws `DataError` when the batch's data is refused (or cannot be encoded): retrying cannot help
+   * @throws `TransientError` for everything else (connection, server, schema): retry
    */
   async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[], alerts: Alert[] = []): Promise<WriteResult> {
     // encoded before a connection is taken; a value no column can hold is the batch's data at fault
@@ -174,7 +174,7 @@ export class Repository {
   /**
    * Checks that the database answers and holds the tables the consumer writes.
    *
-   * @throws {TransientError} with the server's SQLSTATE (e.g. `42P01` for a missing table)
+   * @throws `TransientError` with the server's SQLSTATE (e.g. `42P01` for a missing table)
    */
   async checkSchema(): Promise<void> {
     await this.#query("SELECT 1 FROM readings LIMIT 0");

@@ -16,8 +16,9 @@ import type { Repository } from "./repository.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { redactUrl } from "./schema.ts";
- * redactUrl("postgres://writer:secret@db:5432/heartbeat"); // "postgres://writer:***@db:5432/heartbeat"
+ * assert.equal(redactUrl("postgres://writer:secret@db:5432/heartbeat"), "postgres://writer:***@db:5432/heartbeat");
  * ```
  */
 export function redactUrl(url: string): string {

@@ -18,7 +18,6 @@ import { taskArgs } from "./tasks.ts";
 
 export { taskArgs };
 export { dropDatabase, PG_SERVER, type TestDatabase, testDatabase } from "./database.ts";
-import { PG_SERVER } from "./database.ts";
 
 /** Kafka bootstrap broker the tests use. */
 export const BROKER = "127.0.0.1:9092";

@@ -27,11 +27,13 @@ export interface GroupArgs<M> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { groupMessagesPerPartition } from "./grouping.ts";
  * const byPartition = groupMessagesPerPartition({
  *   topic: "t", partitionMetadata: [{}, {}], messages: ["a", "b", "c"],
  *   partitioner: ({ message }) => message === "b" ? 1 : 0,
- * }); // { 0: ["a", "c"], 1: ["b"] }
+ * });
+ * assert.deepEqual(byPartition, { 0: ["a", "c"], 1: ["b"] });
  * ```
  */
 export function groupMessagesPerPartition<M>(args: GroupArgs<M>): Record<number, M[]> {
