@@ -89,7 +89,8 @@ async function main(): Promise<void> {
     progress.stop();
     metrics.setConnected(false);
   }
-  const s = { ...summary(), elapsedS: Number(summary().elapsedS.toFixed(2)) };
+  const last = summary();
+  const s = { ...last, elapsedS: Number(last.elapsedS.toFixed(2)) };
   if (error !== null) {
     log.error("stopped with an error", { ...s, error });
     Deno.exit(1);
