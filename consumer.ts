@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --v8-flags=--max-semi-space-size=8,--heap-growing-percent=30 --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:9464 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,KAFKA_GROUP_ID,LOG_LEVEL,HEARTBEAT_KAFKAJS_PATCHES,DATABASE_URL,HEARTBEAT_PARTITIONS,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_CONSUMER_WRITERS,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_FROM_BEGINNING,HEARTBEAT_EPISODE_MIN_READINGS,HEARTBEAT_EPISODE_MIN_DURATION,HEARTBEAT_EPISODE_END_AFTER,KAFKA_ALERTS_TOPIC,KAFKA_SESSION_TIMEOUT,HEARTBEAT_CONSUMER_FETCH_BYTES,HEARTBEAT_FAILPOINT,HEARTBEAT_METRICS_HOST,HEARTBEAT_CONSUMER_METRICS_PORT --ignore-env
+#!/usr/bin/env -S deno run --v8-flags=--max-semi-space-size=8,--heap-growing-percent=30 --allow-net=127.0.0.1:5432,127.0.0.1:9092,127.0.0.1:9464 --allow-env=DATABASE_PASSFILE,DATABASE_PASSWORD,DATABASE_PASSWORD_FILE,DATABASE_SSLCERT,DATABASE_SSLKEY,DATABASE_SSLMODE,DATABASE_SSLROOTCERT,DATABASE_URL,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_CONSUMER_FETCH_BYTES,HEARTBEAT_CONSUMER_METRICS_PORT,HEARTBEAT_CONSUMER_WRITERS,HEARTBEAT_EPISODE_END_AFTER,HEARTBEAT_EPISODE_MIN_DURATION,HEARTBEAT_EPISODE_MIN_READINGS,HEARTBEAT_FAILPOINT,HEARTBEAT_FROM_BEGINNING,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_KAFKAJS_PATCHES,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_METRICS_HOST,HEARTBEAT_PARTITIONS,KAFKA_ALERTS_TOPIC,KAFKA_ALLOW_PLAINTEXT_SASL,KAFKA_BROKERS,KAFKA_GROUP_ID,KAFKA_SASL_MECHANISM,KAFKA_SASL_PASSWORD,KAFKA_SASL_PASSWORD_FILE,KAFKA_SASL_USERNAME,KAFKA_SECURITY_PROTOCOL,KAFKA_SESSION_TIMEOUT,KAFKA_SSL_CA_FILE,KAFKA_SSL_CERT_FILE,KAFKA_SSL_KEY_FILE,KAFKA_SSL_KEY_PASSWORD,KAFKA_SSL_KEY_PASSWORD_FILE,KAFKA_SSL_SERVERNAME,KAFKA_TOPIC,LOG_LEVEL --ignore-env
 /**
  * The consumer: a Kafka consumer-group member that validates every reading, stores valid ones in
  * PostgreSQL and rejected ones in the dead-letter table, in batches, and commits Kafka offsets
@@ -7,36 +7,40 @@
  *
  * @module
  */
-import { consumerOptions, fatal, loadConfig } from "./lib/config/mod.ts";
-import { createValidator, EpisodeTracker, REASON_CODES } from "./lib/domain/mod.ts";
-import { AlertPublisher, createKafka, ensureTopic, startConsumer } from "./lib/kafka/mod.ts";
 import {
-  ConsumerMetrics,
-  createLogger,
+  CONSUMER_DATABASE,
+  consumerOptions,
   databaseHost,
-  onShutdown,
-  Progress,
-  requireNet,
-  startOpsServer,
-} from "./lib/ops/mod.ts";
+  detectorSettings,
+  fatal,
+  loadConfig,
+  orExit,
+  resolveDatabaseSecurity,
+  resolveKafkaSecurity,
+  USAGE,
+} from "./lib/config/mod.ts";
+import { createValidator, EpisodeTracker, REASON_CODES } from "./lib/domain/mod.ts";
+import { AlertPublisher, ensureTopic, openKafka, startConsumer } from "./lib/kafka/mod.ts";
+import { ConsumerMetrics, createLogger, onShutdown, Progress, requireNet, startOpsServer } from "./lib/ops/mod.ts";
 import { BatchTotals, logBatch, Sink } from "./lib/sink/mod.ts";
 import { redactUrl, Repository, waitForSchema } from "./lib/storage/mod.ts";
 
-const USAGE =
-  "usage: deno task consumer [options]\n\nValidates heart-rate readings from Kafka and stores them in PostgreSQL.";
-
 async function main(): Promise<void> {
-  const config = loadConfig(USAGE, consumerOptions);
+  const config = loadConfig(USAGE.consumer, consumerOptions);
   const log = createLogger({ level: config.logLevel });
   const denied = (e: Error) => fatal(e.message, 2);
   await requireNet(config.brokers, "--brokers (KAFKA_BROKERS)").catch(denied);
   await requireNet([databaseHost(config.databaseUrl)], "--database-url (DATABASE_URL)").catch(denied);
+  const security = orExit(() => resolveKafkaSecurity(config));
+  const database = orExit(() => resolveDatabaseSecurity(config, CONSUMER_DATABASE));
   const metrics = new ConsumerMetrics({ kafkaSilenceMs: config.sessionTimeout, reasons: REASON_CODES });
   await using _ops = await startOpsServer(config, metrics, log).catch(denied);
   using shutdown = onShutdown(log, 30_000);
   shutdown.signal.addEventListener("abort", () => metrics.stopping(), { once: true });
 
-  const repository = Repository.connect(config.databaseUrl, {
+  const { url, ...connection } = database;
+  const repository = Repository.connect(url, {
+    ...connection,
     applicationName: "heartbeat-consumer",
     poolSize: config.writers + 1, // one per writer, one for the episode history
     onIdleError: (error) => {
@@ -49,17 +53,14 @@ async function main(): Promise<void> {
   if (shutdown.signal.aborted) return;
   metrics.setDatabaseReady(true);
 
-  const kafka = createKafka(config.brokers, "heartbeat-consumer", log, config.logLevel === "debug");
+  const debug = config.logLevel === "debug";
+  const kafka = await openKafka({ brokers: config.brokers, clientId: "heartbeat-consumer", log, security, debug })
+    .catch((e: Error) => fatal(e.message));
   await ensureTopic(kafka, config.topic, config.partitions, log);
   const alerts = config.alertsTopic === "none" ? undefined : new AlertPublisher(kafka, config.alertsTopic);
   if (alerts !== undefined) await ensureTopic(kafka, config.alertsTopic, config.partitions, log);
   await alerts?.connect();
-  const { episodeMinReadings: minReadings, episodeMinDuration: minDurationMs } = config;
-  const episodes = new EpisodeTracker(repository, {
-    minReadings,
-    minDurationMs,
-    endAfterNormal: config.episodeEndAfter,
-  });
+  const episodes = new EpisodeTracker(repository, detectorSettings(config));
 
   const totals = new BatchTotals();
   const sink = new Sink({
@@ -92,10 +93,7 @@ async function main(): Promise<void> {
     // another member may have moved our customers on: rebuild their episodes from the database
     onAssignment: (partitions) => (hooks.onAssignment(partitions), episodes.reset()),
   });
-  const progress = new Progress(
-    log,
-    () => ({ line: totals.line(), fields: { ...totals.fields(), ready: sink.ready } }),
-  );
+  const progress = new Progress(log, () => totals.status({ ready: sink.ready }));
   progress.start();
   await shutdown.done;
   progress.stop();

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:9465 --allow-env=KAFKA_BROKERS,KAFKA_TOPIC,LOG_LEVEL,HEARTBEAT_KAFKAJS_PATCHES,HEARTBEAT_CUSTOMERS,HEARTBEAT_RATE,HEARTBEAT_COUNT,HEARTBEAT_DURATION,HEARTBEAT_SEED,HEARTBEAT_START,HEARTBEAT_ANOMALY_RATE,HEARTBEAT_INVALID_RATE,HEARTBEAT_PARTITIONS,HEARTBEAT_PRODUCER_BATCH_SIZE,HEARTBEAT_PRODUCER_LINGER_MS,HEARTBEAT_COMPRESSION,HEARTBEAT_DRY_RUN,HEARTBEAT_METRICS_HOST,HEARTBEAT_PRODUCER_METRICS_PORT --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:9465 --allow-env=HEARTBEAT_ANOMALY_RATE,HEARTBEAT_COMPRESSION,HEARTBEAT_COUNT,HEARTBEAT_CUSTOMERS,HEARTBEAT_DRY_RUN,HEARTBEAT_DURATION,HEARTBEAT_INVALID_RATE,HEARTBEAT_KAFKAJS_PATCHES,HEARTBEAT_METRICS_HOST,HEARTBEAT_PARTITIONS,HEARTBEAT_PRODUCER_BATCH_SIZE,HEARTBEAT_PRODUCER_LINGER_MS,HEARTBEAT_PRODUCER_METRICS_PORT,HEARTBEAT_RATE,HEARTBEAT_SEED,HEARTBEAT_START,KAFKA_ALLOW_PLAINTEXT_SASL,KAFKA_BROKERS,KAFKA_SASL_MECHANISM,KAFKA_SASL_PASSWORD,KAFKA_SASL_PASSWORD_FILE,KAFKA_SASL_USERNAME,KAFKA_SECURITY_PROTOCOL,KAFKA_SSL_CA_FILE,KAFKA_SSL_CERT_FILE,KAFKA_SSL_KEY_FILE,KAFKA_SSL_KEY_PASSWORD,KAFKA_SSL_KEY_PASSWORD_FILE,KAFKA_SSL_SERVERNAME,KAFKA_TOPIC,LOG_LEVEL --ignore-env
 /**
  * The producer: simulates heart-rate monitors and publishes their readings to Kafka (keyed by
  * customer, batched, compressed, idempotent), or prints them as NDJSON with `--dry-run`. While
@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { fatal, loadConfig, producerOptions } from "./lib/config/mod.ts";
-import { createKafka, ensureTopic, Publisher } from "./lib/kafka/mod.ts";
+import { fatal, loadConfig, orExit, producerOptions, resolveKafkaSecurity, USAGE } from "./lib/config/mod.ts";
+import { ensureTopic, openKafka, Publisher } from "./lib/kafka/mod.ts";
 import {
   createLogger,
   formatCount,
@@ -21,11 +21,8 @@ import {
 } from "./lib/ops/mod.ts";
 import { type Episode, printDryRun, publishSimulation, Simulator } from "./lib/simulator/mod.ts";
 
-const USAGE =
-  "usage: deno task producer [options]\n\nSimulates heart-rate monitors and publishes their readings to Kafka.";
-
 async function main(): Promise<void> {
-  const config = loadConfig(USAGE, producerOptions);
+  const config = loadConfig(USAGE.producer, producerOptions);
   const log = createLogger({ level: config.logLevel });
   // injected anomaly episodes: the ground truth, printed with --dry-run
   const episodes: Episode[] = [];
@@ -43,10 +40,13 @@ async function main(): Promise<void> {
   if (config.dryRun) return await printDryRun({ simulator: sim, episodes, done, signal: shutdown.signal });
 
   await requireNet(config.brokers, "--brokers (KAFKA_BROKERS)").catch((e: Error) => fatal(e.message, 2));
+  const security = orExit(() => resolveKafkaSecurity(config));
   const metrics = new ProducerMetrics();
   await using _ops = await startOpsServer(config, metrics, log).catch((e: Error) => fatal(e.message, 2));
   shutdown.signal.addEventListener("abort", () => metrics.stopping(), { once: true });
-  const kafka = createKafka(config.brokers, "heartbeat-producer", log, config.logLevel === "debug");
+  const debug = config.logLevel === "debug";
+  const kafka = await openKafka({ brokers: config.brokers, clientId: "heartbeat-producer", log, security, debug })
+    .catch((e: Error) => fatal(e.message));
   await ensureTopic(kafka, config.topic, config.partitions, log);
   let failed = 0, sent = 0;
   const { topic, batchSize, lingerMs, compression } = config;

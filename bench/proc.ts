@@ -59,12 +59,14 @@ export async function spawnTask(
   args: string[],
   options: SpawnOptions = {},
 ): Promise<TaskProcess> {
-  const base = await taskArgs(task); // ["run", ...flags, "script.ts"]
+  const env = { LOG_LEVEL: "info", ...options.env };
+  const base = await taskArgs(task, args, env); // ["run", ...flags, "script.ts"], as deno task would
+
   const [run, ...rest] = base;
   const child = new Deno.Command("deno", {
     args: [run ?? "run", ...(options.denoFlags ?? []), ...rest, ...args],
     clearEnv: true,
-    env: { LOG_LEVEL: "info", ...options.env },
+    env,
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:5432 --allow-read=sql --allow-env=DATABASE_ADMIN_URL,LOG_LEVEL --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:5432 --allow-read=sql --allow-env=DATABASE_ADMIN_PASSFILE,DATABASE_ADMIN_PASSWORD,DATABASE_ADMIN_PASSWORD_FILE,DATABASE_ADMIN_SSLCERT,DATABASE_ADMIN_SSLKEY,DATABASE_ADMIN_SSLMODE,DATABASE_ADMIN_SSLROOTCERT,DATABASE_ADMIN_URL,LOG_LEVEL --ignore-env
 /**
  * Creates the heartbeat database when it is missing and applies `sql/schema.sql` and
  * `sql/roles.sql` (both idempotent): the tables, the consumer's `heartbeat_writer` role and
@@ -7,31 +7,26 @@
  *
  * @module
  */
-import { fatal, loadConfig } from "../lib/config/cli.ts";
-import { consumerOptions, type OptionTable, parse } from "../lib/config/mod.ts";
+import {
+  fatal,
+  loadConfig,
+  MIGRATE_DATABASE,
+  migrateOptions,
+  orExit,
+  resolveDatabaseSecurity,
+  USAGE,
+} from "../lib/config/mod.ts";
 import { createLogger } from "../lib/ops/log.ts";
 import { ensureDatabase, redactUrl, Repository } from "../lib/storage/mod.ts";
 
-const options = {
-  databaseUrl: {
-    flag: "admin-url",
-    env: "DATABASE_ADMIN_URL",
-    help: "PostgreSQL URL of the heartbeat database as a role that may create databases and roles",
-    default: "postgres://postgres:heartbeat@127.0.0.1:5432/heartbeat",
-    schema: parse.databaseUrl,
-  },
-  logLevel: consumerOptions.logLevel,
-} satisfies OptionTable;
-
 if (import.meta.main) {
-  const config = loadConfig(
-    "usage: deno task db:migrate [--admin-url URL]\n\nCreates the database and applies sql/schema.sql and sql/roles.sql.",
-    options,
-  );
+  const config = loadConfig(USAGE.migrate, migrateOptions);
   const log = createLogger({ level: config.logLevel });
+  const database = orExit(() => resolveDatabaseSecurity(config, MIGRATE_DATABASE));
+  const connection = { ssl: database.ssl };
   try {
-    const created = await ensureDatabase(config.databaseUrl);
-    const repository = Repository.connect(config.databaseUrl);
+    const created = await ensureDatabase(database.url, connection);
+    const repository = Repository.connect(database.url, connection);
     try {
       for (const file of ["schema.sql", "roles.sql"]) {
         await repository.applySchema(await Deno.readTextFile(new URL(`../sql/${file}`, import.meta.url)));

@@ -6,11 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { consumerOptions, producerOptions } from "../lib/config/mod.ts";
-import { taskArgs } from "./support/tasks.ts";
+import { taskArgs, taskWords } from "./support/tasks.ts";
+import { integrationTest, testDatabase } from "./support/helpers.ts";
+import { runArgs } from "../scripts/programs.ts";
 
 async function run(task: string, args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [...await taskArgs(task), ...args],
+    args: [...await taskArgs(task, args, env), ...args],
     env,
     clearEnv: true,
     stdout: "piped",
@@ -81,20 +83,59 @@ Deno.test("--help lists every flag and env var with its default and exits 0", as
   }
 });
 
-Deno.test("the consumer refuses a database or broker host outside its allowed list instead of widening permissions", async (t) => {
+/** Runs a command line from the project root with only `env`; returns its exit code and output. */
+async function runWords(words: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(words[0]!, {
+    args: words.slice(1),
+    env: { PATH: Deno.env.get("PATH") ?? "", ...env },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+    cwd: new URL("..", import.meta.url),
+  }).output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("a process whose permissions do not cover a configured host refuses it at start, naming the setting", async (t) => {
+  // the shebang's flags (the defaults' hosts), run with other hosts configured
+  const shebang = runArgs("consumer", [], () => undefined);
   const cases: [string[], RegExp][] = [
     [["--database-url", "postgres://writer@db.example.internal:5432/heartbeat"], /db\.example\.internal:5432/],
     [["--brokers", "127.0.0.1:19092"], /127\.0\.0\.1:19092/],
   ];
   for (const [args, host] of cases) {
     await t.step(args.join(" "), async () => {
-      const r = await run("consumer", args);
+      const r = await runWords([Deno.execPath(), ...shebang, ...args]);
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /^error: .*which this program may not reach/m);
+      assert.match(r.stderr, /^error: .*which this process may not reach: start it with deno task/m);
       assert.match(r.stderr, host);
     });
   }
 });
+
+integrationTest(
+  "deno task producer and consumer reach any configured host without an edit: they fail only on the connection",
+  async (t) => {
+    await using db = await testDatabase();
+    // PostgreSQL's port answers, but not in Kafka's protocol: the broker check must say so, quickly
+    const cases: [string, string[], Record<string, string>][] = [
+      ["producer", ["--brokers", "localhost:5432", "--count", "1"], {}],
+      ["consumer", ["--metrics-port", "0"], { KAFKA_BROKERS: "localhost:5432", DATABASE_URL: db.writerUrl }],
+    ];
+    for (const [task, args, env] of cases) {
+      await t.step(`${task} ${[...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...args].join(" ")}`, async () => {
+        const words = (await taskWords(task)).map((w) => w === "deno" ? Deno.execPath() : w);
+        const started = performance.now();
+        const r = await runWords([...words, ...args], env);
+        assert.notEqual(r.code, 0, r.stderr);
+        assert.doesNotMatch(r.stderr, /may not reach|NotCapable|Requires net access/, "past the permission check");
+        assert.ok(performance.now() - started < 30_000, "fails within 30 s");
+        assert.match(r.stderr, /^error: Kafka broker localhost:5432 over plaintext: /m);
+      });
+    }
+  },
+);
 
 Deno.test("producer --dry-run prints the same NDJSON for the same seed and start, and other NDJSON for another seed", async () => {
   const args = [

@@ -1,15 +1,17 @@
 /**
- * Checks that hold the project together: the README's tables match the code, permissions are
- * written the same way in deno.json tasks, script shebangs and compile tasks, and both CIs
- * (.ci/run and the GitHub workflow) run the same commands, the README's test command among them.
+ * Checks that hold the project together: the README's tables match the code, the permissions of
+ * the launcher tasks, the shebangs and the compiled binaries all come from one derivation
+ * (scripts/programs.ts), and both CIs (.ci/run and the GitHub workflow) run the same commands,
+ * the README's test command among them.
  */
 import assert from "node:assert/strict";
-import { consumerOptions, envNames, producerOptions } from "../lib/config/mod.ts";
+import { envNames } from "../lib/config/mod.ts";
 import { REASON_CODES } from "../lib/domain/reading.ts";
-import { renderReadme } from "../scripts/docs.ts";
+import { renderTables, TABLES } from "../scripts/docs.ts";
 import { parse } from "yaml";
-import { checkArgs, COMPILE_TASKS } from "../scripts/compile_check.ts";
-import { taskArgs } from "./support/tasks.ts";
+import { BINARIES, compileArgs } from "../scripts/compile.ts";
+import { PROGRAMS, runArgs, runFlags } from "../scripts/programs.ts";
+import { taskWords } from "./support/tasks.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
 
@@ -35,9 +37,13 @@ function normalizeTables(markdown: string): string {
   ).join("\n");
 }
 
-Deno.test("README configuration tables are generated from lib/config.ts and up to date", async () => {
-  const readme = await read("README.md");
-  assert.equal(normalizeTables(renderReadme(readme)), normalizeTables(readme), "run: deno task docs");
+Deno.test("the configuration tables of the README and docs/operations.md are generated from lib/config/ and up to date", async (t) => {
+  for (const file of Object.keys(TABLES)) {
+    await t.step(file, async () => {
+      const text = await read(file);
+      assert.equal(normalizeTables(renderTables(file, text)), normalizeTables(text), "run: deno task docs");
+    });
+  }
 });
 
 Deno.test("README rule table documents every reason code", async () => {
@@ -47,42 +53,66 @@ Deno.test("README rule table documents every reason code", async () => {
   }
 });
 
-Deno.test("each entry script's shebang has exactly the permissions of its deno task", async (t) => {
-  for (
-    const [task, script] of [["producer", "producer.ts"], ["consumer", "consumer.ts"], [
-      "db:migrate",
-      "scripts/migrate.ts",
-    ]]
-  ) {
-    await t.step(`${task} ↔ ${script}`, async () => {
-      const args = await taskArgs(task!);
-      assert.equal(args.at(-1), script, `task ${task} runs ${script}`);
-      assert.deepEqual(permissionFlags(await shebangArgs(script!)), permissionFlags(args));
+const none = () => undefined;
+
+Deno.test("each entry script's shebang has the permissions its default configuration derives", async (t) => {
+  for (const [task, program] of Object.entries(PROGRAMS)) {
+    await t.step(`${task} ↔ ${program.script}`, async () => {
+      assert.deepEqual(
+        permissionFlags(await shebangArgs(program.script)),
+        permissionFlags(runFlags(task as never, [], none)),
+      );
     });
   }
 });
 
-Deno.test("the tasks allow exactly the environment variables their options read, and ignore the rest", async (t) => {
-  for (const [task, table] of [["producer", producerOptions], ["consumer", consumerOptions]] as const) {
+Deno.test("the tasks run the launcher with only the program's env names and deno: no host, file or other name", async (t) => {
+  for (const [task, program] of Object.entries(PROGRAMS)) {
     await t.step(task, async () => {
-      const args = await taskArgs(task);
-      const allow = args.find((a) => a.startsWith("--allow-env="));
-      assert.ok(allow, `${task} has --allow-env=NAMES`);
-      assert.deepEqual(allow.slice("--allow-env=".length).split(",").sort(), envNames(table));
-      assert.ok(args.includes("--ignore-env"), `${task} ignores other env names`);
-      assert.ok(!args.includes("--allow-env") && !args.includes("-A") && !args.includes("--allow-all"));
+      const words = await taskWords(task);
+      assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
+      assert.deepEqual(words.slice(-2), ["scripts/launch.ts", task], `task ${task} runs the launcher for ${task}`);
+      assert.deepEqual(
+        permissionFlags(words),
+        [
+          `--allow-env=${envNames(program.table).join(",")}`,
+          "--allow-run=deno",
+          "--ignore-env",
+        ].sort(),
+      );
     });
   }
 });
 
-Deno.test("the tasks allow network access only to named host:port pairs", async (t) => {
-  for (const task of ["producer", "consumer", "db:migrate"]) {
-    await t.step(task, async () => {
-      const args = await taskArgs(task);
-      const net = args.find((a) => a.startsWith("--allow-net="));
-      assert.ok(net, `${task} names its hosts`);
-      for (const host of net.slice("--allow-net=".length).split(",")) assert.match(host, /^[\w.-]+:\d+$/);
-      assert.ok(!args.includes("--allow-net"));
+Deno.test("the derived permissions allow exactly the configured hosts and files, and the env names the options read", async (t) => {
+  const cases: [string, string[], Record<string, string>, string[], string[]][] = [
+    ["consumer", [], {}, ["127.0.0.1:5432", "127.0.0.1:9092", "127.0.0.1:9464"], []],
+    [
+      "consumer",
+      ["--metrics-port", "0", "--kafka-security", "ssl", "--kafka-ca-file", "/etc/hb/ca.pem"],
+      {
+        KAFKA_BROKERS: "b-1.kafka.internal:9094,b-2.kafka.internal:9094",
+        DATABASE_URL: "postgres://w@db.internal:6432/hb?sslmode=verify-full&sslrootcert=/etc/hb/db-ca.pem",
+        DATABASE_PASSWORD_FILE: "/run/secrets/db",
+      },
+      ["b-1.kafka.internal:9094", "b-2.kafka.internal:9094", "db.internal:6432"],
+      ["/etc/hb/ca.pem", "/etc/hb/db-ca.pem", "/run/secrets/db"],
+    ],
+    ["producer", ["--metrics-host", "::1"], { KAFKA_BROKERS: "[::1]:9092" }, ["[::1]:9092", "[::1]:9465"], []],
+    ["db:migrate", [], { DATABASE_ADMIN_SSLROOTCERT: "ca.pem", DATABASE_ADMIN_SSLMODE: "verify-ca" }, [
+      "127.0.0.1:5432",
+    ], ["ca.pem", "sql"]],
+  ];
+  for (const [task, args, env, net, read] of cases) {
+    await t.step(`${task} ${args.join(" ")} ${JSON.stringify(env)}`, () => {
+      const flags = runFlags(task as never, args, (n) => env[n]);
+      assert.deepEqual(flags.find((f) => f.startsWith("--allow-net="))?.slice(12).split(",").sort(), [...net].sort());
+      const allowRead = flags.find((f) => f.startsWith("--allow-read="));
+      assert.deepEqual(allowRead?.slice(13).split(",").sort() ?? [], [...read].sort());
+      const program = PROGRAMS[task as keyof typeof PROGRAMS];
+      assert.equal(flags.find((f) => f.startsWith("--allow-env=")), `--allow-env=${envNames(program.table).join(",")}`);
+      assert.ok(flags.includes("--ignore-env"));
+      assert.ok(!flags.some((f) => ["--allow-all", "-A", "--allow-net", "--allow-read", "--allow-env"].includes(f)));
     });
   }
 });
@@ -96,39 +126,17 @@ Deno.test("CI runs the README's test command with CI=true", async () => {
   assert.match(ci, /export CI=true/);
 });
 
-/** The `deno compile ...` words of a task (tests/tasks.ts reads `deno run` tasks the same way). */
-async function compileWords(task: string): Promise<string[]> {
-  const config = JSON.parse(await read("deno.json"));
-  const command: string | undefined = config.tasks?.[task];
-  assert.ok(command !== undefined, `deno.json has a ${task} task`);
-  return command.trim().split(/\s+/);
-}
-
-Deno.test("deno task compile builds both binaries with exactly the permission flags of the run tasks", async (t) => {
-  const config = JSON.parse(await read("deno.json"));
-  assert.equal(config.tasks.compile, COMPILE_TASKS.map((task) => `deno task ${task}`).join(" && "));
-  for (
-    const [task, run, binary] of [["compile:producer", "producer", "heartbeat-producer"], [
-      "compile:consumer",
-      "consumer",
-      "heartbeat-consumer",
-    ]] as const
-  ) {
-    await t.step(`${task} ↔ ${run}`, async () => {
-      const words = await compileWords(task);
-      assert.deepEqual(words.slice(0, 2), ["deno", "compile"]);
-      const runArgs = await taskArgs(run);
-      assert.equal(words.at(-1), runArgs.at(-1), `${task} compiles the script ${run} runs`);
-      assert.deepEqual(
-        permissionFlags(words),
-        permissionFlags(runArgs),
-        `${task} must bake in the permission flags of deno task ${run}: copy them from it`,
-      );
-      assert.equal(words[words.indexOf("--output") + 1], `dist/${binary}`);
-      // compile:check runs the same command with only the output moved
-      const checked = checkArgs(words.join(" "), ".cache/compile-check");
-      assert.deepEqual(permissionFlags(checked), permissionFlags(runArgs));
-      assert.equal(checked[checked.indexOf("--output") + 1], `.cache/compile-check/${binary}`);
+Deno.test("deno task compile bakes in the permissions the build's configuration derives, as the launcher would run", async (t) => {
+  for (const name of Object.keys(BINARIES) as (keyof typeof BINARIES)[]) {
+    await t.step(name, () => {
+      const env: Record<string, string> = { KAFKA_BROKERS: "kafka.prod.internal:9093", KAFKA_SECURITY_PROTOCOL: "ssl" };
+      const words = compileArgs(name, (n) => env[n]);
+      assert.equal(words[0], "compile");
+      assert.equal(words.at(-1), PROGRAMS[name].script);
+      assert.equal(words[words.indexOf("--output") + 1], `dist/${BINARIES[name]}`);
+      assert.deepEqual(permissionFlags(words), permissionFlags(runArgs(name, [], (n) => env[n])));
+      assert.ok(words.some((w) => w.startsWith("--allow-net=") && w.includes("kafka.prod.internal:9093")));
+      assert.equal(compileArgs(name, none, ".cache/compile-check").at(-2), `.cache/compile-check/${BINARIES[name]}`);
     });
   }
 });

@@ -34,3 +34,16 @@ export function loadConfig<T extends OptionTable>(usage: string, table: T, args 
     throw error;
   }
 }
+
+/**
+ * Runs a step that checks settings further (files, combinations); a `ConfigError` stops the
+ * program with its one line and exit code 2, as a bad flag does.
+ */
+export function orExit<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof ConfigError) fatal(error.message, 2);
+    throw error;
+  }
+}

@@ -20,5 +20,23 @@ export {
   parse,
   parseConfig,
 } from "./options.ts";
-export { type ConsumerConfig, consumerOptions, type ProducerConfig, producerOptions } from "./tables.ts";
-export { fatal, loadConfig } from "./cli.ts";
+export {
+  type ConsumerConfig,
+  consumerOptions,
+  detectorSettings,
+  type MigrateConfig,
+  migrateOptions,
+  type ProducerConfig,
+  producerOptions,
+  USAGE,
+} from "./tables.ts";
+export { databaseHost, derivePermissions, permissionFlags, type Permissions, urlFiles } from "./permissions.ts";
+export {
+  CONSUMER_DATABASE,
+  type DatabaseConnection,
+  type KafkaSecurity,
+  MIGRATE_DATABASE,
+  resolveDatabaseSecurity,
+  resolveKafkaSecurity,
+} from "./resolve_security.ts";
+export { fatal, loadConfig, orExit } from "./cli.ts";

@@ -27,6 +27,8 @@ export interface OptionSpec<T = unknown> {
   default?: string;
   /** A boolean switch (`--dry-run`), which takes no value on the command line. */
   boolean?: boolean;
+  /** A secret (password, passphrase): its value is never shown, not even in an error. */
+  secret?: boolean;
   /** Parses and validates the raw string. */
   schema: z.ZodType<T>;
 }
@@ -177,7 +179,7 @@ export function parseConfig<T extends OptionTable>(table: T, source: ConfigSourc
     const result = spec.schema.safeParse(raw);
     if (!result.success) {
       const why = result.error.issues[0]?.message ?? "invalid value";
-      const shown = raw === undefined ? "nothing" : JSON.stringify(raw);
+      const shown = raw === undefined ? "nothing" : spec.secret ? "a value (hidden: secret)" : JSON.stringify(raw);
       throw new ConfigError(`Invalid ${origin}: ${why}, got ${shown}`);
     }
     config[name] = result.data;

@@ -7,6 +7,17 @@
  */
 import { z } from "zod";
 import { type ConfigOf, optional, type OptionSpec, type OptionTable, parse } from "./options.ts";
+import { databaseSecurityOptions, kafkaSecurityOptions } from "./security.ts";
+
+/** An option table's keys with a prefix: `sslmode` → `databaseSslmode`. */
+type Prefixed<P extends string, T> = { [K in keyof T & string as `${P}${Capitalize<K>}`]: T[K] };
+
+/** Prefixes every key of an option table (its flags and env names stay as they are). */
+export function prefixed<P extends string, T extends Record<string, OptionSpec>>(prefix: P, table: T): Prefixed<P, T> {
+  return Object.fromEntries(
+    Object.entries(table).map(([k, v]) => [`${prefix}${k[0]!.toUpperCase()}${k.slice(1)}`, v]),
+  ) as Prefixed<P, T>;
+}
 
 const common = {
   brokers: {
@@ -37,6 +48,7 @@ const common = {
     default: "info",
     schema: parse.logLevel,
   },
+  ...kafkaSecurityOptions,
   kafkajsPatches: {
     env: "HEARTBEAT_KAFKAJS_PATCHES",
     help:
@@ -49,10 +61,20 @@ const common = {
 const metricsHost = {
   flag: "metrics-host",
   env: "HEARTBEAT_METRICS_HOST",
-  help: "Address the metrics and health endpoint listens on (must be in --allow-net with the port)",
+  help: "Address the metrics and health endpoint listens on",
   default: "127.0.0.1",
   schema: parse.host,
 } satisfies OptionSpec;
+
+/** What `--help` says first, per program. */
+export const USAGE = {
+  producer:
+    "usage: deno task producer [options]\n\nSimulates heart-rate monitors and publishes their readings to Kafka.",
+  consumer:
+    "usage: deno task consumer [options]\n\nValidates heart-rate readings from Kafka and stores them in PostgreSQL.",
+  migrate:
+    "usage: deno task db:migrate [--admin-url URL]\n\nCreates the database and applies sql/schema.sql and sql/roles.sql.",
+} as const;
 
 /** The producer's (simulator's) settings. */
 export const producerOptions = {
@@ -144,7 +166,7 @@ export const producerOptions = {
   metricsPort: {
     flag: "metrics-port",
     env: "HEARTBEAT_PRODUCER_METRICS_PORT",
-    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
+    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off",
     default: "9465",
     schema: parse.port,
   },
@@ -160,6 +182,7 @@ export const consumerOptions = {
     default: "postgres://heartbeat_writer:heartbeat_writer@127.0.0.1:5432/heartbeat",
     schema: parse.databaseUrl,
   },
+  ...prefixed("database", databaseSecurityOptions("DATABASE", "database")),
   group: {
     flag: "group",
     env: "KAFKA_GROUP_ID",
@@ -264,12 +287,34 @@ export const consumerOptions = {
   metricsPort: {
     flag: "metrics-port",
     env: "HEARTBEAT_CONSUMER_METRICS_PORT",
-    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off (another port must be in --allow-net)",
+    help: "Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off",
     default: "9464",
     schema: parse.port,
   },
 } satisfies OptionTable;
 
+/** The episode detector's settings of a consumer config (the domain's `DetectorSettings`). */
+export function detectorSettings(
+  c: ConsumerConfig,
+): { minReadings: number; minDurationMs: number; endAfterNormal: number } {
+  return { minReadings: c.episodeMinReadings, minDurationMs: c.episodeMinDuration, endAfterNormal: c.episodeEndAfter };
+}
+
+/** `deno task db:migrate`'s settings: the admin URL and its security settings. */
+export const migrateOptions = {
+  databaseUrl: {
+    flag: "admin-url",
+    env: "DATABASE_ADMIN_URL",
+    help: "PostgreSQL URL of the heartbeat database as a role that may create databases and roles",
+    default: "postgres://postgres:heartbeat@127.0.0.1:5432/heartbeat",
+    schema: parse.databaseUrl,
+  },
+  ...prefixed("database", databaseSecurityOptions("DATABASE_ADMIN", "admin")),
+  logLevel: common.logLevel,
+} satisfies OptionTable;
+
+/** db:migrate's parsed config. */
+export type MigrateConfig = ConfigOf<typeof migrateOptions>;
 /** The producer's parsed config. */
 export type ProducerConfig = ConfigOf<typeof producerOptions>;
 /** The consumer's parsed config. */

@@ -11,9 +11,61 @@
  */
 import "./patches/preload.ts"; // before kafkajs: see the module
 import process from "node:process";
-import { Kafka, type LogEntry, logLevel as KafkaLogLevel } from "kafkajs";
+import { Kafka, type LogEntry, logLevel as KafkaLogLevel, type SASLOptions } from "kafkajs";
 import type { Logger } from "../ops/log.ts";
 import { install, notInstalled, PATCHES_ENV } from "./patches/mod.ts";
+import { type BrokerTls, checkBrokers } from "./preflight.ts";
+
+/** How the clients authenticate and encrypt (the config's resolved security settings). */
+export interface KafkaSecurity {
+  /** TLS options for every broker connection, or false for plaintext. */
+  ssl: BrokerTls;
+  /** SASL credentials, or undefined. */
+  sasl?: { mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; username: string; password: string } | undefined;
+  /** SASL over plaintext (an explicit opt-in: warned about at start). */
+  plaintextSasl?: boolean;
+}
+
+/** What {@link openKafka} takes. */
+export interface KafkaClientOptions {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: string[];
+  /** The client id the brokers see. */
+  clientId: string;
+  /** Our logger. */
+  log: Logger;
+  /** TLS and SASL (default: plaintext, no SASL). */
+  security?: KafkaSecurity;
+  /** kafkajs' own debug logs (default false). */
+  debug?: boolean;
+}
+
+/**
+ * Checks the first exchange with the bootstrap brokers (`preflight.ts`: a wrong CA, name,
+ * certificate or protocol fails here in seconds, with one line naming the setting), then creates
+ * the client ({@link createKafka}). Logs how it connects, never a secret.
+ *
+ * @throws {BrokerHandshakeError} when a broker refuses or garbles the first exchange
+ */
+export async function openKafka(o: KafkaClientOptions): Promise<Kafka> {
+  const security = o.security ?? { ssl: false };
+  o.log.info("kafka connection", {
+    brokers: o.brokers,
+    tls: security.ssl === false
+      ? false
+      : { customCa: security.ssl.ca !== undefined, clientCertificate: security.ssl.cert !== undefined },
+    sasl: security.sasl === undefined
+      ? false
+      : { mechanism: security.sasl.mechanism, username: security.sasl.username },
+  });
+  if (security.plaintextSasl) {
+    o.log.warn(
+      "SASL over plaintext (--kafka-allow-plaintext-sasl): the password and every reading cross the network unencrypted",
+    );
+  }
+  await checkBrokers(o.brokers, security.ssl);
+  return createKafka(o.brokers, o.clientId, o.log, o.debug ?? false, security);
+}
 
 // kafkajs 2.2.4 arms a timer with a negative delay on every request queue check; newer runtimes
 // warn about it (TimeoutNegativeWarning) once per process. It is harmless: drop that one warning.
@@ -32,8 +84,16 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
  * @param brokers bootstrap brokers, `host:port`
  * @param clientId the client id the broker sees
  * @param log our logger
+ * @param debug kafkajs' own debug logs
+ * @param security TLS and SASL (default: plaintext)
  */
-export function createKafka(brokers: string[], clientId: string, log: Logger, debug = false): Kafka {
+export function createKafka(
+  brokers: string[],
+  clientId: string,
+  log: Logger,
+  debug = false,
+  security: KafkaSecurity = { ssl: false },
+): Kafka {
   const kafkaLog = log.child({ component: "kafkajs" });
   const patches = install();
   const missing = notInstalled(patches);
@@ -44,6 +104,9 @@ export function createKafka(brokers: string[], clientId: string, log: Logger, de
   return new Kafka({
     clientId,
     brokers,
+    ...(security.ssl === false ? {} : { ssl: security.ssl }),
+    // a copy: kafkajs keeps its authenticator in the object it is given
+    ...(security.sasl === undefined ? {} : { sasl: { ...security.sasl } as SASLOptions }),
     connectionTimeout: 5_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 10 },

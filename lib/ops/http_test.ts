@@ -95,7 +95,7 @@ Deno.test("startOpsServer() refuses an address outside --allow-net, naming the s
       assert.ok(error instanceof Deno.errors.NotCapable);
       assert.match(
         error.message,
-        /--metrics-host\/--metrics-port .* names 127\.0\.0\.1:9, which this program may not reach/,
+        /--metrics-host\/--metrics-port .* names 127\.0\.0\.1:9, which this process may not reach: /,
       );
       return true;
     },

@@ -12,4 +12,4 @@ export { ConsumerMetrics, ProducerMetrics, type ReadinessReport } from "./metric
 export { startOpsServer } from "./http.ts";
 export { onShutdown, type Shutdown, sleep } from "./shutdown.ts";
 export { formatCount, formatDuration, Progress } from "./progress.ts";
-export { databaseHost, requireNet } from "./permissions.ts";
+export { isCompiled, remedy, requireNet } from "./permissions.ts";

@@ -6,6 +6,18 @@
  * @module
  */
 
+/** Whether this is a binary made by `deno compile` (its main module lives in the binary). */
+export function isCompiled(): boolean {
+  return /\/deno-compile-[^/]+\//.test(Deno.mainModule);
+}
+
+/** What to do when the permissions do not cover a configured host or file. */
+export function remedy(): string {
+  return isCompiled()
+    ? "this binary was built for other settings; rebuild it with the target's settings in the environment (e.g. KAFKA_BROKERS=… DATABASE_URL=… deno task compile)"
+    : "start it with deno task (deno task consumer, producer or db:migrate), which allows exactly the configured hosts and files";
+}
+
 /**
  * Checks that network access to every `host:port` is granted (without prompting).
  *
@@ -19,15 +31,7 @@ export async function requireNet(hosts: readonly string[], setting: string): Pro
   for (const host of hosts) {
     const status = await Deno.permissions.query({ name: "net", host });
     if (status.state !== "granted") {
-      throw new Deno.errors.NotCapable(
-        `${setting} names ${host}, which this program may not reach: its permissions allow only the hosts in its --allow-net list (see the README's permissions table)`,
-      );
+      throw new Deno.errors.NotCapable(`${setting} names ${host}, which this process may not reach: ${remedy()}`);
     }
   }
-}
-
-/** The `host:port` of a postgres URL (default port 5432). */
-export function databaseHost(url: string): string {
-  const u = new URL(url);
-  return `${u.hostname}:${u.port === "" ? "5432" : u.port}`;
 }

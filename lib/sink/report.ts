@@ -39,6 +39,11 @@ export class BatchTotals {
     return { records, inserted, duplicates, rejected, batches, alertEvents };
   }
 
+  /** The progress line and its fields, with `extra` fields (e.g. readiness). */
+  status(extra: Record<string, unknown> = {}): { line: string; fields: Record<string, unknown> } {
+    return { line: this.line(), fields: { ...this.fields(), ...extra } };
+  }
+
   /** The progress line, e.g. `consumed 1,000  stored 990  rejected 10  duplicates 0  500/s  up 2.0s`. */
   line(): string {
     const elapsed = this.elapsedS;

@@ -78,6 +78,10 @@ export interface RepositoryOptions {
   applicationName?: string;
   /** Called when an idle pooled connection fails (e.g. the server restarted). */
   onIdleError?: (error: Error) => void;
+  /** TLS options (node-postgres' `ssl`), or false (default) for none. */
+  ssl?: false | Record<string, unknown>;
+  /** The password, when the URL has none. */
+  password?: string;
 }
 
 /** The data layer over a node-postgres pool. Close it with {@link Repository.close}. */
@@ -95,6 +99,8 @@ export class Repository {
   static connect(url: string, options: RepositoryOptions = {}): Repository {
     const pool = new pg.Pool({
       connectionString: url,
+      ...(options.ssl ? { ssl: options.ssl } : {}),
+      ...(options.password === undefined ? {} : { password: options.password }),
       max: options.poolSize ?? 2,
       application_name: options.applicationName ?? "heartbeat",
       connectionTimeoutMillis: 10_000,

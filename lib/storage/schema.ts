@@ -11,6 +11,17 @@ import pg from "pg";
 import { TransientError } from "./errors.ts";
 import type { Repository } from "./repository.ts";
 
+/** How to connect beside the URL: TLS options and a password (what the config resolved). */
+export interface Connection {
+  /** node-postgres' `ssl`, or false for none. */
+  ssl?: false | Record<string, unknown>;
+  /** The password, when the URL has none. */
+  password?: string;
+}
+
+/** Node's codes for a TLS certificate the client refused: retrying cannot help. */
+const TLS_REFUSALS = /^(ERR_TLS_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_|CERT_|ERR_SSL_)/;
+
 /**
  * Redacts the password of a PostgreSQL URL so it can be logged.
  *
@@ -35,13 +46,17 @@ export function redactUrl(url: string): string {
  * Creates a database if it does not exist, connecting to the server's `postgres` database.
  * Needs a role allowed to CREATE DATABASE; used by `deno task db:migrate` and the tests.
  */
-export async function ensureDatabase(url: string): Promise<boolean> {
+export async function ensureDatabase(url: string, connection: Connection = {}): Promise<boolean> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ""));
   if (name === "") throw new TypeError(`Cannot create a database: the URL ${redactUrl(url)} names none`);
   const admin = new URL(url);
   admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
+  const client = new pg.Client({
+    connectionString: admin.toString(),
+    ...(connection.ssl ? { ssl: connection.ssl } : {}),
+    ...(connection.password === undefined ? {} : { password: connection.password }),
+  });
   await client.connect();
   try {
     const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
@@ -82,8 +97,22 @@ export async function waitForSchema(
           cause: error,
         });
       }
+      if (/client password must be a string/.test(message)) {
+        throw new Error(
+          "the database asks for a password and none is set (the URL's, a *_PASSWORD or *_PASSWORD_FILE)",
+          {
+            cause: error,
+          },
+        );
+      }
       if (code.startsWith("28") || code === "42501") {
         throw new Error(`the database refused the login or access (${message})`, { cause: error });
+      }
+      if (TLS_REFUSALS.test(code) || /does not support SSL|SSL is not enabled|no pg_hba.conf entry/.test(message)) {
+        throw new Error(
+          `TLS to the database failed (${message}): check --database-sslmode, --database-sslrootcert and the URL's host`,
+          { cause: error },
+        );
       }
       if (signal?.aborted) return;
       log.warn("database not reachable yet; retrying", { error, retryInMs: delay });

@@ -125,10 +125,16 @@ export interface Child extends AsyncDisposable {
  * several scripts can run at once.
  */
 export async function spawnTask(task: string, args: string[] = [], env: Record<string, string> = {}): Promise<Child> {
-  const base = await taskArgs(task);
+  const fullEnv = {
+    LOG_LEVEL: "info",
+    HEARTBEAT_PRODUCER_METRICS_PORT: "0",
+    HEARTBEAT_CONSUMER_METRICS_PORT: "0",
+    ...env,
+  };
+  const base = await taskArgs(task, args, fullEnv);
   const process = new Deno.Command(Deno.execPath(), {
     args: [...base, ...args],
-    env: { LOG_LEVEL: "info", HEARTBEAT_PRODUCER_METRICS_PORT: "0", HEARTBEAT_CONSUMER_METRICS_PORT: "0", ...env },
+    env: fullEnv,
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",
