@@ -103,7 +103,7 @@ interface DatasourceProvisioning {
     url: string;
     user: string;
     isDefault?: boolean;
-    jsonData: { database: string };
+    jsonData: { database: string } & Record<string, unknown>;
   }[];
 }
 
@@ -155,13 +155,27 @@ Deno.test("the provisioned datasource is the one PostgreSQL datasource, on the c
   assert.equal(ds.type, "grafana-postgresql-datasource");
   assert.equal(ds.isDefault, true);
   const postgres = service("postgres");
-  assert.equal(ds.url, "postgres:5432", "the datasource must reach the compose service named postgres");
-  assert.equal(ds.jsonData.database, postgres.environment?.POSTGRES_DB);
+  // every connection setting is an environment variable whose compose default is the local database
+  const env = service("grafana").environment ?? {};
+  const fromEnv = (value: unknown) => {
+    const name = /^\$\{(\w+)\}$/.exec(String(value))?.[1];
+    assert.ok(name !== undefined, `${value} is an environment variable`);
+    return /^\$\{\w+:-(.*)\}$/.exec(String(env[name]))?.[1];
+  };
+  assert.equal(
+    fromEnv(ds.url),
+    "postgres:5432",
+    "by default the datasource reaches the compose service named postgres",
+  );
+  assert.equal(fromEnv(ds.jsonData.database), postgres.environment?.POSTGRES_DB);
+  assert.equal(fromEnv(ds.user), "grafana_reader");
+  assert.equal(fromEnv(ds.jsonData.sslmode), "disable", "no TLS to the compose database by default");
+  for (const key of ["sslRootCertFile", "sslCertFile", "sslKeyFile"]) assert.equal(fromEnv(ds.jsonData[key]), "", key);
 });
 
 Deno.test("the datasource connects as grafana_reader, the role sql/roles.sql creates, which reads every table", async () => {
   const roles = await read("sql/roles.sql");
-  assert.equal(datasources.datasources[0]?.user, "grafana_reader");
+  assert.equal(service("grafana").environment?.GRAFANA_DB_USER, "${GRAFANA_DB_USER:-grafana_reader}");
   assert.match(roles, /CREATE ROLE grafana_reader LOGIN/);
   const granted = /GRANT SELECT ON TABLE ([\w, ]+) TO grafana_reader/.exec(roles)?.[1]?.split(/,\s*/) ?? [];
   const tables = [...(await read("sql/schema.sql")).matchAll(/CREATE TABLE (?:IF NOT EXISTS )?(\w+)/g)].map((m) =>
