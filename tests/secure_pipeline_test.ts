@@ -141,9 +141,26 @@ integrationTest(
       }
     });
 
+    await t.step("db:migrate over verify-full with the admin password from a file", async () => {
+      const adminFile = `${s.dir}/admin-password`;
+      await writeFile(adminFile, s.postgres.adminPassword);
+      const admin = new URL(s.postgres.adminUrl);
+      admin.password = "";
+      const migrate = await spawnTask("db:migrate", [], {
+        DATABASE_ADMIN_URL: admin.toString(),
+        DATABASE_ADMIN_SSLMODE: "verify-full",
+        DATABASE_ADMIN_SSLROOTCERT: s.caFile,
+        DATABASE_ADMIN_PASSWORD_FILE: adminFile,
+      });
+      const status = await migrate.status;
+      assert.equal(status.code, 0, migrate.stderr());
+      assert.match(migrate.stderr(), /applied the schema and roles/);
+      assert.ok(!migrate.stderr().includes(s.postgres.adminPassword), "no secret");
+    });
+
     // each: who runs, its settings, what the one line must say
     const wrongName = `postgres://postgres@127.0.0.1:${s.postgres.otherName.port}/postgres`;
-    const cases: [string, "producer" | "consumer", Record<string, string>, RegExp][] = [
+    const cases: [string, "producer" | "consumer" | "db:migrate", Record<string, string>, RegExp][] = [
       [
         "wrong SASL password",
         "producer",
@@ -226,6 +243,16 @@ integrationTest(
           DATABASE_PASSWORD: s.postgres.adminPassword,
         },
         /^error: TLS to the database failed \(.*(altnames|does not match).*\): check --database-sslmode/m,
+      ],
+      [
+        "db:migrate with a wrong admin password",
+        "db:migrate",
+        {
+          DATABASE_ADMIN_URL: s.postgres.adminUrl.replace(`:${s.postgres.adminPassword}@`, ":not-the-password@"),
+          DATABASE_ADMIN_SSLMODE: "verify-full",
+          DATABASE_ADMIN_SSLROOTCERT: s.caFile,
+        },
+        /^error: migration failed for postgres:\/\/postgres:\*\*\*@.*password authentication failed/m,
       ],
       [
         "PostgreSQL verify-full without a root certificate",
