@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432 --allow-read=. --allow-write=bench/results --allow-run=deno,java,cat,ps --allow-env=HOME --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:19092,127.0.0.1:5433 --allow-read=. --allow-write=bench/results --allow-run=deno,java,cat,ps,timeout --allow-env=HOME --ignore-env
 /**
  * `deno task bench`: throughput, latency and memory of the pipeline against the real local Kafka
  * broker and PostgreSQL server, every figure measured in the same run as its reference so that
@@ -16,6 +16,13 @@
  * 4. sink: the real consumer script(s) drain that topic into a fresh database, from process start
  *    to every row committed; once with 1 consumer, once with 2 in one group (scaling); then the
  *    ceiling again, the sink's ratios being to the mean of the two (the machine drifts);
+ * 4b. sink-tls: throw-away secured servers (tests/support/secure_services.ts: a second broker, a
+ *    TLS PostgreSQL with a plaintext `host` line opted in) get the same messages (plaintext fill,
+ *    not measured); the 1-consumer sink then drains them over TLS on both links (Kafka SASL_SSL with
+ *    SCRAM-SHA-512, PostgreSQL verify-full), over Kafka PLAINTEXT + PostgreSQL verify-full (the
+ *    Kafka share), and over plaintext on both links: the reference, same servers, same logins but
+ *    TLS and the SCRAM exchange of Kafka; once the dirty pages are written back, a warm-up run, then
+ *    `--tls-rounds` rounds in ABBA order, tables emptied before each run; TLS cost = 1 − TLS / plaintext;
  * 5. latency: consumer running, producer live at 1,000 and 10,000 readings/s; percentiles of
  *    `ingested_at - recorded_at` computed in SQL;
  * 6. Kafka's Java perf tool sends the producer's count of same-size records with the same
@@ -24,7 +31,10 @@
  *
  * Requires the permissions in the shebang: the two services, `deno` (the scripts), `java` (the
  * perf tool), `cat`/`ps` (Deno wants `--allow-all` to read `/proc`, so memory is read through
- * `cat`), `HOME` (the Kafka jars' default folder).
+ * `cat`), `HOME` (the Kafka jars' default folder); for sink-tls, `timeout` (secure_services.ts runs
+ * its shell half under it), the secured broker's PLAINTEXT listener 127.0.0.1:19092 (admin: topic
+ * ends, committed offsets) and the secured PostgreSQL 127.0.0.1:5433 (emptying tables, counts);
+ * its CA is read through `cat` (it lives in a temporary folder outside `--allow-read=.`).
  *
  * @module
  */
@@ -43,6 +53,8 @@ import {
   connect,
   copyCeiling,
   countRows,
+  type DbClient,
+  type DbTls,
   freshDatabase,
   insertPerMessageNewConnection,
   insertPerRowOneConnection,
@@ -51,6 +63,7 @@ import {
   serverProcesses,
   serverVersion,
   tableColumns,
+  truncateTables,
 } from "./db.ts";
 import { type BenchAdmin, connectAdmin, type JavaPerfResult, javaProducerPerf } from "./kafka.ts";
 import {
@@ -67,11 +80,12 @@ import {
 } from "./proc.ts";
 import { codeFingerprint, fingerprintHash, num, ratio, slope, table } from "./report.ts";
 import { printComparison } from "./compare_cli.ts";
+import { type SecureServices, secureServices } from "../tests/support/secure_services.ts";
 
 const BROKER = "127.0.0.1:9092";
 const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
 const RESULTS = new URL("./results/", import.meta.url);
-const PHASES = ["ceiling", "baseline", "producer", "java", "sink", "scaling", "latency"] as const;
+const PHASES = ["ceiling", "baseline", "producer", "java", "sink", "scaling", "sink-tls", "latency"] as const;
 type Phase = typeof PHASES[number];
 
 const USAGE = `usage: deno task bench [options]
@@ -88,6 +102,8 @@ Measures the pipeline against the real Kafka (${BROKER}) and PostgreSQL (127.0.0
   --baseline-rows N         rows for the new-connection-per-message baseline (default 2000; --quick 300)
   --baseline-single-rows N  rows for the one-connection INSERT-per-row baseline (default 20000; --quick 3000)
   --consumers LIST          consumer counts of the sink runs (default 1,2)
+  --tls-rounds N            sink-tls: rounds of its three runs (TLS, Kafka plaintext + PostgreSQL TLS, plaintext),
+                            every other round in reverse order, after a warm-up run (default 2; --quick 1)
   --sink-variant=ARGS       an extra 1-consumer sink run with these consumer flags, e.g.
                             --sink-variant="--batch-size 20000" (with "=": the value starts with a dash;
                             repeatable; a --v8-flags=... among them goes to deno run instead)
@@ -119,6 +135,7 @@ interface Options {
   baselineRows: number;
   baselineSingleRows: number;
   consumers: number[];
+  tlsRounds: number;
   sinkVariants: string[][];
   latencyRates: number[];
   latencyDurationMs: number;
@@ -181,6 +198,7 @@ function parseOptions(args: string[]): Options {
         "baseline-rows": { type: "string" },
         "baseline-single-rows": { type: "string" },
         consumers: { type: "string" },
+        "tls-rounds": { type: "string" },
         "sink-variant": { type: "string", multiple: true },
         "latency-rates": { type: "string" },
         "latency-duration": { type: "string" },
@@ -228,6 +246,7 @@ function parseOptions(args: string[]): Options {
     baselineRows: positive(v["baseline-rows"], quick ? 300 : 2000, "--baseline-rows"),
     baselineSingleRows: positive(v["baseline-single-rows"], quick ? 3000 : 20_000, "--baseline-single-rows"),
     consumers: list(v.consumers, [1, 2], "--consumers"),
+    tlsRounds: positive(v["tls-rounds"], quick ? 1 : 2, "--tls-rounds"),
     sinkVariants: (v["sink-variant"] ?? []).map(words),
     latencyRates: list(v["latency-rates"], [1000, 10_000], "--latency-rates"),
     latencyDurationMs: parseDurationMs(v["latency-duration"] ?? (quick ? "6s" : "20s"), "--latency-duration"),
@@ -307,6 +326,55 @@ interface SinkRun {
   profileDir?: string;
 }
 
+/** How sink-tls connects the consumer to the secured servers. */
+type TlsSetup = "tls" | "kafkaPlaintext" | "plaintext";
+
+/** What each {@link TlsSetup} is, for the table and the JSON. */
+const TLS_SETUPS: Record<TlsSetup, string> = {
+  tls: "TLS on both links: Kafka SASL_SSL (SCRAM-SHA-512) + PostgreSQL verify-full",
+  kafkaPlaintext: "Kafka PLAINTEXT + PostgreSQL verify-full",
+  plaintext: "plaintext on both links: Kafka PLAINTEXT + PostgreSQL without TLS (the reference)",
+};
+
+interface TlsSinkRun extends SinkRun {
+  /** The setup, or "warmup" for the first, uncounted run (a broker and a server just started). */
+  setup: TlsSetup | "warmup";
+  /** 0 for the warm-up. */
+  round: number;
+}
+
+interface SinkTls {
+  /** Where each link went (no secrets). */
+  servers: Record<string, string>;
+  /** What the ratio is to, and why. */
+  reference: string;
+  /** Starting the secured servers, seconds (before the phase: not in its time). */
+  startupS: number;
+  /** The producer script's fill of the secured broker (PLAINTEXT listener; not measured). */
+  fill: ProducerRun;
+  /** The wait, after the fill, for the kernel to write dirty pages back (see {@link SETTLED_DIRTY_MB}). */
+  settle: { dirtyMbBefore: number | null; dirtyMbAfter: number | null; seconds: number };
+  rounds: number;
+  /** The warm-up run (TLS setup, not counted) and then every counted run, in the order they ran. */
+  runs: TlsSinkRun[];
+  /** Mean of each setup's counted runs' `perSecond` (records, process start to every row committed). */
+  perSecond: Record<TlsSetup, number>;
+  /** perSecond.tls / perSecond.plaintext. */
+  toPlaintext: number;
+  /** 1 − toPlaintext: what TLS on both links (and SCRAM on Kafka's) costs of the sink's throughput. */
+  cost: number;
+  /** 1 − tls / kafkaPlaintext: Kafka's SASL_SSL alone (PostgreSQL over TLS in both). */
+  kafkaCost: number;
+  /** 1 − kafkaPlaintext / plaintext: PostgreSQL's TLS alone (Kafka PLAINTEXT in both). */
+  postgresCost: number;
+  /** Every run stored exactly the dataset's readings and dead letters. */
+  verified: boolean;
+  /** The main servers' plaintext 1-consumer sink of this run, when it ran (other servers' settings). */
+  mainSinkPerSecond?: number;
+  /** perSecond.tls / mainSinkPerSecond: end to end, but across servers set up differently. */
+  toMainSink?: number;
+}
+
 interface LatencyRun {
   label: string;
   rate: number;
@@ -347,6 +415,8 @@ interface Results {
   javaRecordSize?: JavaPerfResult & { recordSize: number };
   javaPayloads?: JavaPerfResult;
   sink: SinkRun[];
+  /** The sink over TLS beside the plaintext sink on the same secured servers (phase sink-tls). */
+  sinkTls?: SinkTls;
   latency: LatencyRun[];
   soak?: SoakRun;
   /** Per phase (keyed as in {@link phaseKey}): wall time, load average at its start, CPU over it. */
@@ -491,9 +561,10 @@ async function runProducer(
   name: string,
   args: string[],
   groups: () => Promise<Record<string, number[]>> = pgGroups,
+  env?: Record<string, string>,
 ): Promise<{ run: ProducerRun; process: TaskProcess }> {
   const tracker = await new CpuTracker().start();
-  const p = await spawnTask("producer", name, args);
+  const p = await spawnTask("producer", name, args, env === undefined ? {} : { env });
   live.add(p);
   const sampler = new MemorySampler(p.pid, 500);
   // CPU up to the "done" line, logged just before the producer exits (an exited process's CPU is gone)
@@ -532,12 +603,12 @@ async function waitCommitted(
   admin: BenchAdmin,
   topic: string,
   group: string,
-  url: string,
+  connectDb: () => Promise<DbClient>,
   expected: number,
   timeoutMs: number,
   children: TaskProcess[],
 ): Promise<{ atMs: number; by: string }> {
-  const client = await connect(url);
+  const client = await connectDb();
   try {
     const deadline = performance.now() + timeoutMs;
     let tick = 0;
@@ -570,6 +641,7 @@ async function startConsumers(
   url: string,
   extra: string[],
   denoFlags: string[] = [],
+  env?: Record<string, string>,
 ): Promise<{ procs: TaskProcess[]; samplers: MemorySampler[] }> {
   const procs: TaskProcess[] = [];
   for (let i = 0; i < n; i++) {
@@ -589,7 +661,7 @@ async function startConsumers(
         ...(i > 0 && consumerFlags.has("metrics-port") ? ["--metrics-port", "0"] : []),
         ...extra,
       ],
-      { denoFlags },
+      { denoFlags, ...(env === undefined ? {} : { env }) },
     );
     live.add(p);
     void p.status.then(() => live.delete(p));
@@ -623,6 +695,37 @@ async function measureSink(
   const group = `bench-${slug}-${stamp}`;
   cleanup.groups.add(group);
   cleanup.topics.add(`${topic}-alerts`);
+  const target: SinkTarget = { url: db.url, connect: () => connect(db.url), groups: pgGroups };
+  return await drainSink(admin, data, topic, group, consumers, extra, label, target, profileDir);
+}
+
+/** Where a sink run stores, and how the bench reads it back. */
+interface SinkTarget {
+  /** The consumers' `--database-url`. */
+  url: string;
+  /** The consumers' environment (the secured servers' settings); none on the main servers. */
+  env?: Record<string, string>;
+  /** A client of the bench's own, on the database the consumers write to (counts, commit span). */
+  connect(): Promise<DbClient>;
+  /** CPU groups (as {@link pgGroups}). */
+  groups(): Promise<Record<string, number[]>>;
+}
+
+/**
+ * Starts `consumers` consumer scripts in group `group` (which has committed nothing) on the filled
+ * `topic`, and measures from their start to every record committed into `target`'s empty tables.
+ */
+async function drainSink(
+  admin: BenchAdmin,
+  data: Dataset,
+  topic: string,
+  group: string,
+  consumers: number,
+  extra: string[],
+  label: string,
+  target: SinkTarget,
+  profileDir?: string,
+): Promise<SinkRun> {
   const records = data.readings + data.deadLetters;
   // a variant's `--v8-flags=...` goes to `deno run` (e.g. a heap limit), the rest to the script
   const denoFlags = [
@@ -633,16 +736,25 @@ async function measureSink(
   const tracker = await new CpuTracker().start();
   const began = performance.now();
   const startedWall = Date.now();
-  const { procs, samplers } = await startConsumers(consumers, label, topic, group, db.url, extra, denoFlags);
+  const { procs, samplers } = await startConsumers(
+    consumers,
+    label,
+    topic,
+    group,
+    target.url,
+    extra,
+    denoFlags,
+    target.env,
+  );
   try {
     await new Promise((r) => setTimeout(r, 1000));
     const processCheck = await checkProcess(procs[0]!);
     const timeoutMs = Math.max(180_000, records / 2000 * 1000);
-    const proof = await waitCommitted(admin, topic, group, db.url, records, timeoutMs, procs);
+    const proof = await waitCommitted(admin, topic, group, target.connect, records, timeoutMs, procs);
     const wallS = (proof.atMs - began) / 1000;
-    const cpu = await tracker.stop({ ...await pgGroups(), consumer: procs.map((p) => p.pid) });
+    const cpu = await tracker.stop({ ...await target.groups(), consumer: procs.map((p) => p.pid) });
     const peakMiB = await Promise.all(samplers.map((s) => s.stop()));
-    const client = await connect(db.url);
+    const client = await target.connect();
     let counts, span;
     try {
       // the offsets can be committed a moment before a count sees every row: wait for the rows
@@ -692,6 +804,211 @@ async function measureSink(
     for (const s of samplers) await s.stop();
     await Promise.all(procs.map((p) => p.stop()));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the sink over TLS (phase sink-tls)
+
+/**
+ * Starts the secured servers of tests/support/secure_services.ts, its PostgreSQL also taking the
+ * same login without TLS (the plaintext reference). Their ports are fixed: while something else
+ * holds them (another user's tests of the secured pipeline), waits up to 5 minutes for them.
+ */
+async function startSecureServers(): Promise<SecureServices> {
+  const deadline = performance.now() + 300_000;
+  for (let told = false;; told = true) {
+    try {
+      return await secureServices({ postgresPlaintext: true });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!/already in use/.test(message) || performance.now() > deadline) throw error;
+      if (!told) say(`  ${message.trim().split("\n").at(-1)}: waiting (up to 5 min) for the port to be free`);
+      await new Promise((r) => setTimeout(r, 10_000));
+    }
+  }
+}
+
+/** Reads a file outside `--allow-read=.` (the secured servers' CA, in a temporary folder) through `cat`. */
+async function readThroughCat(path: string): Promise<string> {
+  const out = await new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`cannot read ${path}: ${new TextDecoder().decode(out.stderr).trim()}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** A few settings of a PostgreSQL server that bear on write throughput, as `name=value` words. */
+async function serverSettings(url: string, tls?: DbTls): Promise<string> {
+  const client = await connect(url, "heartbeat-bench", tls);
+  try {
+    const { rows } = await client.query<{ name: string; setting: string; unit: string | null }>(
+      `SELECT name, setting, unit FROM pg_settings
+       WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'ssl') ORDER BY name`,
+    );
+    return rows.map((r) => `${r.name}=${r.setting}${r.unit === null ? "" : ` × ${r.unit}`}`).join(", ");
+  } finally {
+    await client.end();
+  }
+}
+
+let tlsFills = 0;
+
+/** sink-tls waits (up to 60 s) for the page cache's dirty data to fall to this, MB, before its runs. */
+const SETTLED_DIRTY_MB = 16;
+
+/**
+ * The sink over TLS beside the sink without it, on the same secured servers `s`: fills the secured
+ * broker with the bench's messages (the producer script over its PLAINTEXT listener: not
+ * measured), waits for the dirty pages to be written back, then runs the 1-consumer sink once over
+ * TLS as a warm-up (not counted: the broker and the server just started), then `o.tlsRounds`
+ * rounds of the three setups, every other round in reverse order (drift cancels out of the means),
+ * each from empty tables in a new consumer group.
+ */
+async function measureSinkTls(
+  s: SecureServices,
+  data: Dataset,
+  o: Options,
+  stamp: string,
+  fillArgs: (topic: string) => string[],
+  mainSink: SinkRun | undefined,
+): Promise<SinkTls> {
+  const tls: DbTls = { ca: await readThroughCat(s.caFile) };
+  const adminUrl = s.postgres.adminUrl; // the bench's own client: superuser (TRUNCATE, CHECKPOINT, pg_stat_activity)
+  const server = adminUrl.slice(0, adminUrl.lastIndexOf("/"));
+  // the consumer logs in as the pipeline's writer role, its password in the environment (as deployed)
+  const writer = new URL(s.postgres.writerUrl);
+  writer.password = "";
+  const consumerUrl = writer.toString();
+  const password = { DATABASE_PASSWORD: s.postgres.writerPassword };
+  const kafkaPlain = { KAFKA_BROKERS: s.kafka.plaintext };
+  const kafkaTls = {
+    KAFKA_BROKERS: s.kafka.saslSsl,
+    KAFKA_SECURITY_PROTOCOL: "sasl_ssl",
+    KAFKA_SSL_CA_FILE: s.caFile,
+    KAFKA_SSL_SERVERNAME: "localhost",
+    KAFKA_SASL_MECHANISM: s.scram.mechanism,
+    KAFKA_SASL_USERNAME: s.scram.username,
+    KAFKA_SASL_PASSWORD: s.scram.password,
+  };
+  const pgTls = { DATABASE_SSLMODE: "verify-full", DATABASE_SSLROOTCERT: s.caFile };
+  const envs: Record<TlsSetup, Record<string, string>> = {
+    tls: { ...kafkaTls, ...pgTls, ...password },
+    kafkaPlaintext: { ...kafkaPlain, ...pgTls, ...password },
+    plaintext: { ...kafkaPlain, DATABASE_SSLMODE: "disable", ...password },
+  };
+  const groups = async () => {
+    const main = await pgGroups();
+    const secured = await serverProcesses(server, (db) => db === s.postgres.database, tls)
+      .catch(() => ({ run: [], background: [], otherDatabases: [] }));
+    return {
+      ...main,
+      "pg: run's db": [...(main["pg: run's db"] ?? []), ...secured.run],
+      "pg: background": [...(main["pg: background"] ?? []), ...secured.background],
+      "pg: other dbs": [...(main["pg: other dbs"] ?? []), ...secured.otherDatabases],
+    };
+  };
+
+  await using admin = await connectAdmin(s.kafka.plaintext);
+  const topic = `bench-tls-fill-${stamp}-${++tlsFills}`;
+  const { run: fill } = await runProducer(
+    "fill producer (secured broker, PLAINTEXT listener)",
+    fillArgs(topic),
+    groups,
+    kafkaPlain,
+  );
+  if (fill.acknowledged !== o.readings) {
+    throw new Error(`the producer acknowledged ${fill.acknowledged} of ${o.readings} on the secured broker`);
+  }
+  const inTopic = await admin.messages(topic);
+  if (inTopic !== o.readings) throw new Error(`the secured topic holds ${inTopic} messages, expected ${o.readings}`);
+
+  // the servers' start-up (initdb, the broker's format) and the fill leave dirty pages that the
+  // kernel writes back ~30 s later: let that happen before the runs, not in the first of them
+  const settleFrom = performance.now();
+  const dirtyBefore = await dirtyMb();
+  let dirtyAfter = dirtyBefore;
+  while (dirtyAfter !== null && dirtyAfter > SETTLED_DIRTY_MB && performance.now() - settleFrom < 60_000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    dirtyAfter = await dirtyMb();
+  }
+  const settle = {
+    dirtyMbBefore: dirtyBefore,
+    dirtyMbAfter: dirtyAfter,
+    seconds: (performance.now() - settleFrom) / 1000,
+  };
+  say(`  dirty pages ${dirtyBefore ?? "?"} → ${dirtyAfter ?? "?"} MB after ${num(settle.seconds, 1)} s; then the runs`);
+
+  const servers = {
+    kafka: `the secured broker (second broker of tests/support/secure_services.ts, -Xmx384m), topic of ${
+      num(o.readings)
+    } messages in ${o.partitions} partitions: TLS runs to SASL_SSL ${s.kafka.saslSsl} (SCRAM-SHA-512, CA verified, servername localhost), the others to PLAINTEXT ${s.kafka.plaintext}`,
+    postgres:
+      `the secured PostgreSQL ${s.postgres.host}:${s.postgres.port}, database ${s.postgres.database} as heartbeat_writer (scram-sha-256; hostssl, and the opted-in host line for the plaintext run): ${await serverSettings(
+        adminUrl,
+        tls,
+      )}`,
+    mainPostgres: `the main sink's PostgreSQL 127.0.0.1:5432, for comparison: ${await serverSettings(
+      `${PG_SERVER}/postgres`,
+    ).catch(() => "n/a")}`,
+  };
+
+  const plan: { setup: TlsSetup | "warmup"; round: number }[] = [{ setup: "warmup", round: 0 }];
+  const order: TlsSetup[] = ["plaintext", "kafkaPlaintext", "tls"];
+  for (let round = 1; round <= o.tlsRounds; round++) {
+    for (const setup of round % 2 === 1 ? order : [...order].reverse()) plan.push({ setup, round });
+  }
+  const runs: TlsSinkRun[] = [];
+  const db = await connect(adminUrl, "heartbeat-bench", tls);
+  try {
+    for (const step of plan) {
+      const setup: TlsSetup = step.setup === "warmup" ? "tls" : step.setup;
+      const label = step.setup === "warmup" ? "tls warm-up" : `${setup} round ${step.round}`;
+      // a fresh database state: the tables emptied, their dirty pages written
+      await truncateTables(db);
+      await db.query("CHECKPOINT");
+      const target: SinkTarget = {
+        url: consumerUrl,
+        env: envs[setup],
+        connect: () => connect(adminUrl, "heartbeat-bench", tls),
+        groups,
+      };
+      const group = `bench-tls-${label.replaceAll(" ", "-")}-${stamp}`;
+      const r = await drainSink(admin, data, topic, group, 1, [], `sink-tls ${label}`, target);
+      say(
+        `  ${label}: ${num(r.perSecond)} readings/s (${num(r.wallS, 1)} s)${
+          step.setup === "warmup" ? ", not counted" : ""
+        }${r.verified ? "" : "; ROW COUNTS WRONG"}`,
+      );
+      runs.push({ ...r, setup: step.setup, round: step.round });
+    }
+  } finally {
+    await db.end();
+  }
+  const mean = (setup: TlsSetup) => {
+    const xs = runs.filter((r) => r.setup === setup).map((r) => r.perSecond);
+    return xs.reduce((a, b) => a + b, 0) / xs.length;
+  };
+  const perSecond = { tls: mean("tls"), kafkaPlaintext: mean("kafkaPlaintext"), plaintext: mean("plaintext") };
+  const toPlaintext = perSecond.tls / perSecond.plaintext;
+  return {
+    servers,
+    reference: "the same sink over plaintext on both links, on the very same secured servers: same broker, topic " +
+      "and messages, same PostgreSQL cluster, database and scram-sha-256 login (its opted-in host line); only TLS " +
+      "(and Kafka's SCRAM exchange) differ. Not the main servers' sink: another broker (-Xmx768m, other users' " +
+      "topics) and another PostgreSQL configuration (see servers), which would mix their difference into TLS's cost",
+    startupS: s.startupMs / 1000,
+    fill,
+    settle,
+    rounds: o.tlsRounds,
+    runs,
+    perSecond,
+    toPlaintext,
+    cost: 1 - toPlaintext,
+    kafkaCost: 1 - perSecond.tls / perSecond.kafkaPlaintext,
+    postgresCost: 1 - perSecond.kafkaPlaintext / perSecond.plaintext,
+    verified: runs.every((r) => r.verified),
+    ...(mainSink === undefined
+      ? {}
+      : { mainSinkPerSecond: mainSink.perSecond, toMainSink: perSecond.tls / mainSink.perSecond }),
+  };
 }
 
 /** Waits until the broker accepts an admin connection and lists topics (after a restart), then 5 s more. */
@@ -891,6 +1208,16 @@ function targets(r: Results): Target[] {
   add("p99 end-to-end ≤ 100 ms at 1,000/s", lat1k?.steady.p99, `${num(lat1k?.steady.p99, 1)} ms`, (v) => v <= 100);
   const rss = sink1 === undefined ? undefined : Math.max(...sink1.peakMiB);
   add("Consumer RSS ≤ 200 MB at full speed", rss, `${num(rss)} MiB peak`, (v) => v * 1.048576 <= 200);
+  const tls = r.sinkTls;
+  t.push({
+    target: "TLS costs < 15 % of sink throughput",
+    measured: tls === undefined
+      ? "not run (phase sink-tls)"
+      : `${percent(tls.cost)}: TLS ${num(tls.perSecond.tls)}/s, plaintext ${
+        num(tls.perSecond.plaintext)
+      }/s on the same secured servers (mean of ${tls.rounds})${tls.verified ? "" : "; ROW COUNTS WRONG"}`,
+    pass: tls === undefined || !Number.isFinite(tls.cost) ? null : tls.verified && tls.cost < 0.15,
+  });
   if (r.soak !== undefined) {
     add(
       "Consumer memory flat over a 10-minute soak",
@@ -902,6 +1229,11 @@ function targets(r: Results): Target[] {
     t.push({ target: "Consumer memory flat over a 10-minute soak", measured: "not run (use --soak 10m)", pass: null });
   }
   return t;
+}
+
+/** `7.3 %` for 0.073. */
+function percent(fraction: number | undefined): string {
+  return fraction === undefined || !Number.isFinite(fraction) ? "n/a" : `${num(fraction * 100, 1)} %`;
 }
 
 function render(r: Results, data: Dataset | undefined): string {
@@ -962,6 +1294,36 @@ function render(r: Results, data: Dataset | undefined): string {
       others(`sink: ${s.label}`),
     ]);
   }
+  if (r.sinkTls) {
+    const t = r.sinkTls;
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    for (const setup of ["tls", "kafkaPlaintext", "plaintext"] as const) {
+      const runs = t.runs.filter((x) => x.setup === setup);
+      rows.push([
+        `sink-tls: ${TLS_SETUPS[setup]}`,
+        `${num(t.perSecond[setup])} readings/s`,
+        `mean of ${runs.length} (${runs.map((x) => num(x.perSecond)).join(", ")}); ${
+          num(runs[0]?.records)
+        } from process start, 1 consumer, secured servers; steady ${
+          num(mean(runs.map((x) => x.steadyPerSecond)))
+        }/s; peak RSS ${num(Math.max(...runs.flatMap((x) => x.peakMiB)))} MiB${
+          runs.every((x) => x.verified) ? "" : "; ROW COUNTS WRONG"
+        }`,
+        others("sink-tls"),
+      ]);
+    }
+    const warmup = t.runs.find((x) => x.setup === "warmup");
+    rows.push([
+      "sink-tls: TLS / plaintext, same secured servers",
+      ratio(t.perSecond.tls, t.perSecond.plaintext),
+      `TLS cost ${percent(t.cost)} (Kafka SASL_SSL alone ${percent(t.kafkaCost)}, PostgreSQL verify-full alone ${
+        percent(t.postgresCost)
+      }); TLS / main servers' plaintext 1-consumer sink ${
+        ratio(t.perSecond.tls, t.mainSinkPerSecond)
+      } (other server settings: not the reference); warm-up ${num(warmup?.perSecond)}/s not counted`,
+      others("sink-tls"),
+    ]);
+  }
   if (r.producer) {
     rows.push([
       "producer: generator → acknowledged",
@@ -1018,6 +1380,7 @@ function render(r: Results, data: Dataset | undefined): string {
   const cpuRows: [string, CpuUsage][] = [];
   if (r.producer?.cpu) cpuRows.push(["producer (fill)", r.producer.cpu]);
   for (const s of r.sink) if (s.cpu) cpuRows.push([`sink: ${s.label}`, s.cpu]);
+  for (const s of r.sinkTls?.runs ?? []) if (s.cpu) cpuRows.push([s.label, s.cpu]);
   for (const l of r.latency) if (l.cpu) cpuRows.push([l.label, l.cpu]);
   if (cpuRows.length > 0) {
     const cols = [
@@ -1263,6 +1626,33 @@ async function main(): Promise<void> {
       await phase("ceiling again (after the sink runs)", "ceiling-after", async () => {
         results.ceilingAfter = await measureCeiling(data, columns, o, id);
       });
+    }
+    if (run("sink-tls")) {
+      say("sink-tls: starting the secured servers (tests/support/secure_services.ts)");
+      let secure: SecureServices | undefined;
+      try {
+        secure = await startSecureServers();
+        say(`  up in ${num(secure.startupMs / 1000, 1)} s (${secure.dir})`);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        say(`  sink-tls FAILED: ${message}`);
+        errors.push(`sink-tls: ${message}`);
+      }
+      if (secure !== undefined) {
+        const s = secure;
+        try {
+          const mainSink = results.sink.find((x) => x.consumers === 1 && x.consumerArgs.length === 0);
+          await phase("sink-tls (TLS and plaintext on the secured servers)", "sink-tls", async () => {
+            results.sinkTls = await measureSinkTls(s, data, o, id, fillArgs, mainSink);
+          });
+        } finally {
+          try {
+            await s[Symbol.asyncDispose]();
+          } catch (error) {
+            say(`could not stop the secured servers: ${error instanceof Error ? error.message : error}`);
+          }
+        }
+      }
     }
     if (run("latency")) {
       const runs = [

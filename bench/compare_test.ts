@@ -178,6 +178,54 @@ Deno.test("the headline figures of a full bench run", async (t) => {
   });
 });
 
+Deno.test("the sink-tls figures: TLS and its plaintext reference on the same servers, their ratio and the cost", async (t) => {
+  const run = (setup: string, round: number, perSecond: number) => ({ setup, round, perSecond, consumerArgs: [] });
+  const withTls = benchReport({});
+  Object.assign(withTls.results, {
+    sinkTls: {
+      rounds: 2,
+      runs: [run("warmup", 0, 10), run("plaintext", 1, 64_000), run("tls", 1, 59_000), run("tls", 2, 61_000)],
+      perSecond: { tls: 60_000, kafkaPlaintext: 62_000, plaintext: 64_000 },
+    },
+  });
+  const got = extractFigures(withTls);
+  const tls = got.filter((f) => f.key.startsWith("sink.tls."));
+  await t.step("after the sink figures, before the ceiling's", () => {
+    const keys = got.map((f) => f.key);
+    assert.deepEqual(keys.slice(4, 9), [
+      "sink.2consumers.toCeiling",
+      "sink.tls.perSecond",
+      "sink.tls.plaintext.perSecond",
+      "sink.tls.toPlaintext",
+      "sink.tls.cost",
+    ]);
+    assert.equal(keys[9], "ceiling.before.perSecond");
+  });
+  await t.step("values: the means, TLS / plaintext, and 1 − that in percent", () => {
+    assert.deepEqual(Object.fromEntries(tls.map((f) => [f.key, f.value])), {
+      "sink.tls.perSecond": 60_000,
+      "sink.tls.plaintext.perSecond": 64_000,
+      "sink.tls.toPlaintext": 0.9375,
+      "sink.tls.cost": 6.25,
+    });
+  });
+  await t.step("kinds and directions: the ratio and the cost are same-run ratios; the cost lower is better", () => {
+    const meta = Object.fromEntries(tls.map((f) => [f.key, [f.kind, f.higherIsBetter, f.unit]]));
+    assert.deepEqual(meta["sink.tls.toPlaintext"], ["ratio", true, "×"]);
+    assert.deepEqual(meta["sink.tls.cost"], ["ratio", false, "%"]);
+    assert.deepEqual(meta["sink.tls.perSecond"], ["absolute", true, "readings/s"]);
+    assert.equal(tls[0]?.detail, "mean of 2 runs"); // the warm-up is not counted
+  });
+  await t.step("not in a run without the phase, and none from a run whose reference is missing", () => {
+    assert.equal(extractFigures(benchReport()).filter((f) => f.key.startsWith("sink.tls.")).length, 0);
+    const half = structuredClone(withTls) as unknown as { results: { sinkTls: { perSecond: object } } };
+    half.results.sinkTls.perSecond = { tls: 60_000, plaintext: null };
+    assert.deepEqual(extractFigures(half).filter((f) => f.key.startsWith("sink.tls.")).map((f) => f.key), [
+      "sink.tls.perSecond",
+    ]);
+  });
+});
+
 Deno.test("partial bench runs give the figures they measured and no others", async (t) => {
   const cases: [string, unknown, Record<string, number | undefined>][] = [
     [

@@ -3,7 +3,8 @@
  * (dropped afterwards), the COPY ceiling, the reference's one-INSERT-per-message baselines, row
  * counts, and the end-to-end latency percentiles computed in SQL.
  *
- * Requires `--allow-net=127.0.0.1:5432` and `--allow-read` of `sql/schema.sql`.
+ * Requires `--allow-net=127.0.0.1:5432` (and the secured servers' 127.0.0.1:5433 for the TLS sink) and
+ * `--allow-read` of `sql/schema.sql`.
  *
  * @module
  */
@@ -16,6 +17,12 @@ import type { Buffer } from "node:buffer";
 import { ensureDatabase } from "../lib/storage/mod.ts";
 import { dropDatabase } from "../tests/support/database.ts";
 import { DEAD_LETTER_COLUMNS, type ReadingColumns, type SampleReading } from "./rows.ts";
+
+/** A connected node-postgres client. */
+export type DbClient = pg.Client;
+
+/** TLS settings of the bench's own connections to a TLS-only server (the secured servers' CA), or none. */
+export type DbTls = { ca: string } | undefined;
 
 /** A throw-away database with the pipeline's schema; dropped on dispose. */
 export interface BenchDatabase extends AsyncDisposable {
@@ -72,11 +79,29 @@ export async function countRows(client: pg.Client): Promise<{ readings: number; 
   return { readings: Number(rows[0]?.r ?? 0), deadLetters: Number(rows[0]?.d ?? 0) };
 }
 
-/** Connects a client to `url`. */
-export async function connect(url: string, applicationName = "heartbeat-bench"): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, application_name: applicationName });
+/** Connects a client to `url` (over TLS, verifying the server against `tls.ca`, when given). */
+export async function connect(url: string, applicationName = "heartbeat-bench", tls?: DbTls): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: applicationName,
+    ...(tls === undefined ? {} : { ssl: { ca: tls.ca } }),
+  });
   await client.connect();
   return client;
+}
+
+/**
+ * Empties every table of the `public` schema (readings, dead_letters, alerts, readings_5s, ...)
+ * and resets their sequences: a fresh database state where a fresh database cannot be made (the
+ * secured servers' one database, whose grants the consumer's role needs).
+ */
+export async function truncateTables(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    "SELECT format('%I', tablename) AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+  );
+  const names = rows.map((r) => r.name);
+  if (names.length > 0) await client.query(`TRUNCATE ${names.join(", ")} RESTART IDENTITY`);
+  return names;
 }
 
 async function copyChunks(client: pg.Client, sql: string, chunks: readonly Buffer[]): Promise<void> {
@@ -246,8 +271,9 @@ export async function tableColumns(
 export async function serverProcesses(
   server: string,
   ours: (database: string) => boolean,
+  tls?: DbTls,
 ): Promise<{ run: number[]; background: number[]; otherDatabases: number[] }> {
-  const client = await connect(`${server}/postgres`);
+  const client = await connect(`${server}/postgres`, "heartbeat-bench", tls);
   try {
     const { rows } = await client.query<{ pid: number; backend_type: string; datname: string | null }>(
       "SELECT pid, backend_type, datname FROM pg_stat_activity WHERE pid <> pg_backend_pid()",

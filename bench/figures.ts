@@ -93,6 +93,44 @@ const CATALOG: { pattern: RegExp; meta: (m: RegExpExecArray) => FigureMeta }[] =
     }),
   },
   {
+    pattern: /^sink\.tls\.perSecond$/,
+    meta: () => ({
+      label: "sink, 1 consumer, over TLS on both links (Kafka SASL_SSL SCRAM-SHA-512, PostgreSQL verify-full), " +
+        "secured servers, mean of the rounds",
+      unit: "readings/s",
+      higherIsBetter: true,
+      kind: "absolute",
+    }),
+  },
+  {
+    pattern: /^sink\.tls\.plaintext\.perSecond$/,
+    meta: () => ({
+      label:
+        "sink, 1 consumer, without TLS on the same secured servers (the TLS figures' reference), mean of the rounds",
+      unit: "readings/s",
+      higherIsBetter: true,
+      kind: "absolute",
+    }),
+  },
+  {
+    pattern: /^sink\.tls\.toPlaintext$/,
+    meta: () => ({
+      label: "sink over TLS as a share of the same run's sink without TLS on the same secured servers",
+      unit: "×",
+      higherIsBetter: true,
+      kind: "ratio",
+    }),
+  },
+  {
+    pattern: /^sink\.tls\.cost$/,
+    meta: () => ({
+      label: "what TLS on both links costs of the sink's throughput: 1 − TLS / plaintext, same secured servers",
+      unit: "%",
+      higherIsBetter: false,
+      kind: "ratio",
+    }),
+  },
+  {
     pattern: /^ceiling\.(before|after|mean)\.perSecond$/,
     meta: (m) => ({
       label: m[1] === "mean"
@@ -309,6 +347,16 @@ function benchFigures(report: unknown, f: Figures): void {
     f.add(`${name}.toCeiling`, div(perSecond, ceiling));
     if (n === 1) f.add(`${name}.toReference`, div(perSecond, reference));
   }
+  // the sink over TLS beside the sink without it, on the same secured servers (phase sink-tls)
+  const tlsRuns = arrAt(r, "sinkTls", "runs").filter((x) => strAt(x, "setup") === "tls").length;
+  const tlsDetail = tlsRuns === 0 ? undefined : `mean of ${tlsRuns} run${tlsRuns === 1 ? "" : "s"}`;
+  const tls = numAt(r, "sinkTls", "perSecond", "tls");
+  const tlsReference = numAt(r, "sinkTls", "perSecond", "plaintext");
+  const toPlaintext = div(tls, tlsReference);
+  f.add("sink.tls.perSecond", tls, tlsDetail);
+  f.add("sink.tls.plaintext.perSecond", tlsReference, tlsDetail);
+  f.add("sink.tls.toPlaintext", toPlaintext);
+  f.add("sink.tls.cost", toPlaintext === undefined ? undefined : (1 - toPlaintext) * 100);
   f.add("ceiling.before.perSecond", before);
   f.add("ceiling.after.perSecond", after);
   if (before !== undefined && after !== undefined) f.add("ceiling.mean.perSecond", ceiling);

@@ -18,10 +18,12 @@
 #   keystore.p12     PKCS12 keystore: the broker's key and certificate chain
 #   truststore.p12   PKCS12 truststore: the CA that signs the clients' certificates
 #   store-password   one line: the password of both stores and of the key
-#   scram-users      lines `name=password`: SCRAM-SHA-512 credentials, added when the storage is formatted
+#   scram-users      lines `name=password`: SCRAM-SHA-512 and -256 credentials, added when the storage is
+#                    formatted, and PLAIN's users
 # and the broker gets, besides PLAINTEXT (still the inter-broker listener) and CONTROLLER,
 #   SSL://127.0.0.1:$KAFKA_SSL_PORT (9094)            TLS with client certificates required (mutual TLS)
-#   SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT (9095)  TLS without client certificates, SASL SCRAM-SHA-512
+#   SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT (9095)  TLS without client certificates, SASL SCRAM-SHA-512,
+#                    SCRAM-SHA-256, PLAIN and OAUTHBEARER (unsecured tokens: a test broker only)
 # Give it its own KAFKA_DATA, KAFKA_PORT and KAFKA_CONTROLLER_PORT. Unset, nothing of this applies.
 set -euo pipefail
 
@@ -118,7 +120,8 @@ PROPS
     local password; password="$(head -n 1 "$KAFKA_SECURITY_DIR/store-password")"
     chmod 600 "$KAFKA_DATA/server.properties" # it holds the store password
     cat >>"$KAFKA_DATA/server.properties" <<PROPS
-# secured mode (KAFKA_SECURITY_DIR): mutual TLS on SSL, SCRAM-SHA-512 over TLS on SASL_SSL
+# secured mode (KAFKA_SECURITY_DIR): mutual TLS on SSL; SCRAM-SHA-512, SCRAM-SHA-256, PLAIN and
+# OAUTHBEARER over TLS on SASL_SSL (OAUTHBEARER with Kafka's unsecured token validator: for tests only)
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$KAFKA_SECURITY_DIR/keystore.p12
 ssl.keystore.password=$password
@@ -128,10 +131,19 @@ ssl.truststore.location=$KAFKA_SECURITY_DIR/truststore.p12
 ssl.truststore.password=$password
 listener.name.ssl.ssl.client.auth=required
 listener.name.sasl_ssl.ssl.client.auth=none
-sasl.enabled.mechanisms=SCRAM-SHA-512
-listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN,OAUTHBEARER
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN,OAUTHBEARER
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
 PROPS
+    # PLAIN's users are listed in its JAAS line: the same name=password lines as SCRAM's
+    local plain="" user
+    while IFS= read -r user || [[ -n "$user" ]]; do
+      [[ -n "$user" ]] && plain+=" user_${user%%=*}=\"${user#*=}\""
+    done <"$KAFKA_SECURITY_DIR/scram-users"
+    echo "listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required${plain};" \
+      >>"$KAFKA_DATA/server.properties"
   fi
   cat >"$KAFKA_DATA/log4j2.properties" <<PROPS
 rootLogger.level=WARN
@@ -172,7 +184,8 @@ start() {
     local scram=() user
     if [[ -n "$KAFKA_SECURITY_DIR" ]]; then
       while IFS= read -r user || [[ -n "$user" ]]; do
-        [[ -n "$user" ]] && scram+=(--add-scram "SCRAM-SHA-512=[name=${user%%=*},password=${user#*=}]")
+        [[ -n "$user" ]] && scram+=(--add-scram "SCRAM-SHA-512=[name=${user%%=*},password=${user#*=}]" \
+          --add-scram "SCRAM-SHA-256=[name=${user%%=*},password=${user#*=}]")
       done <"$KAFKA_SECURITY_DIR/scram-users"
     fi
     local cluster_id="$KAFKA_CLUSTER_ID"
@@ -189,7 +202,7 @@ start() {
   if [[ -z "$KAFKA_SECURITY_DIR" ]]; then
     log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (logs: $KAFKA_DATA/logs)"
   else
-    log "starting Kafka $KAFKA_VERSION secured: PLAINTEXT 127.0.0.1:$KAFKA_PORT, SSL (mutual TLS) :$KAFKA_SSL_PORT, SASL_SSL (SCRAM-SHA-512) :$KAFKA_SASL_SSL_PORT (logs: $KAFKA_DATA/logs)"
+    log "starting Kafka $KAFKA_VERSION secured: PLAINTEXT 127.0.0.1:$KAFKA_PORT, SSL (mutual TLS) :$KAFKA_SSL_PORT, SASL_SSL (SCRAM-SHA-512/256, PLAIN, OAUTHBEARER) :$KAFKA_SASL_SSL_PORT (logs: $KAFKA_DATA/logs)"
   fi
   nohup java "${HEAP[@]}" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_DATA/log4j2.properties" \

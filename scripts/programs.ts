@@ -42,7 +42,12 @@ const listen = (host: string, port: number) => port === 0 ? [] : [`${host.includ
 
 type Kafka = Pick<
   ConfigOf<typeof producerOptions>,
-  "kafkaCaFile" | "kafkaCertFile" | "kafkaKeyFile" | "kafkaKeyPasswordFile" | "kafkaSaslPasswordFile"
+  | "kafkaCaFile"
+  | "kafkaCertFile"
+  | "kafkaKeyFile"
+  | "kafkaKeyPasswordFile"
+  | "kafkaSaslPasswordFile"
+  | "kafkaOauthTokenFile"
 >;
 const kafkaFiles = (c: Kafka) => [
   c.kafkaCaFile,
@@ -50,6 +55,7 @@ const kafkaFiles = (c: Kafka) => [
   c.kafkaKeyFile,
   c.kafkaKeyPasswordFile,
   c.kafkaSaslPasswordFile,
+  c.kafkaOauthTokenFile,
 ];
 type Database = Pick<
   ConfigOf<typeof consumerOptions>,

@@ -141,6 +141,46 @@ integrationTest(
       }
     });
 
+    await t.step(
+      "each SASL mechanism over TLS publishes: PLAIN, SCRAM-SHA-256, OAUTHBEARER from a token file",
+      async (t) => {
+        const b64 = (o: unknown) =>
+          btoa(JSON.stringify(o)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+        const now = Math.floor(Date.now() / 1000);
+        // Kafka's unsecured validator (test brokers only) takes an unsigned JWT
+        const tokenFile = `${s.dir}/oauth-token`;
+        await writeFile(
+          tokenFile,
+          `${b64({ alg: "none" })}.${b64({ sub: s.scram.username, iat: now, exp: now + 3600 })}.\n`,
+        );
+        const sasl = saslEnv(s);
+        const mechanisms: [string, Record<string, string>][] = [
+          ["plain", { ...sasl, KAFKA_SASL_MECHANISM: "plain" }],
+          ["scram-sha-256", { ...sasl, KAFKA_SASL_MECHANISM: "scram-sha-256" }],
+          ["oauthbearer", {
+            ...sasl,
+            KAFKA_SASL_MECHANISM: "oauthbearer",
+            KAFKA_SASL_USERNAME: "",
+            KAFKA_SASL_PASSWORD: "",
+            KAFKA_OAUTH_TOKEN_FILE: tokenFile,
+          }],
+        ];
+        for (const [mechanism, env] of mechanisms) {
+          await t.step(mechanism, async () => {
+            const producer = await spawnTask(
+              "producer",
+              producerArgs(`${topic}-${mechanism}`, { ...RUN, count: 20 }),
+              env,
+            );
+            const status = await producer.status;
+            assert.equal(status.code, 0, producer.stderr());
+            assert.match(producer.stderr(), /"msg":"done".*"acknowledged":20/);
+            assert.match(producer.stderr(), new RegExp(`"sasl":\\{"mechanism":"${mechanism}"`));
+          });
+        }
+      },
+    );
+
     await t.step("db:migrate over verify-full with the admin password from a file", async () => {
       const adminFile = `${s.dir}/admin-password`;
       await writeFile(adminFile, s.postgres.adminPassword);

@@ -29,8 +29,10 @@ export interface KafkaSecurity {
     /** Always true: certificates are verified. */
     rejectUnauthorized: true;
   };
-  /** SASL credentials, or undefined. */
-  sasl?: { mechanism: typeof SASL_MECHANISMS[number]; username: string; password: string };
+  /** SASL credentials (or, for OAUTHBEARER, the token file re-read at each authentication), or undefined. */
+  sasl?:
+    | { mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; username: string; password: string }
+    | { mechanism: "oauthbearer"; tokenFile: string };
   /** Whether SASL runs over plaintext (opted into; the program warns). */
   plaintextSasl: boolean;
 }
@@ -48,6 +50,7 @@ export interface KafkaSecuritySettings {
   kafkaSaslUsername: string | undefined;
   kafkaSaslPassword: string | undefined;
   kafkaSaslPasswordFile: string | undefined;
+  kafkaOauthTokenFile: string | undefined;
   kafkaAllowPlaintextSasl: boolean;
 }
 
@@ -126,6 +129,9 @@ export function resolveKafkaSecurity(s: KafkaSecuritySettings, reader: FileReade
   if (!sasl && s.kafkaSaslMechanism !== undefined) {
     throw needs("--kafka-sasl-mechanism (KAFKA_SASL_MECHANISM)", "sasl_ssl or sasl_plaintext");
   }
+  if (s.kafkaOauthTokenFile !== undefined && s.kafkaSaslMechanism !== "oauthbearer") {
+    throw new ConfigError("--kafka-oauth-token-file (KAFKA_OAUTH_TOKEN_FILE) needs --kafka-sasl-mechanism oauthbearer");
+  }
   if (s.kafkaSecurity === "sasl_plaintext" && !s.kafkaAllowPlaintextSasl) {
     throw new ConfigError(
       "--kafka-security sasl_plaintext sends the password unencrypted: use sasl_ssl, or opt in with --kafka-allow-plaintext-sasl (KAFKA_ALLOW_PLAINTEXT_SASL=true)",
@@ -158,6 +164,19 @@ export function resolveKafkaSecurity(s: KafkaSecuritySettings, reader: FileReade
   if (sasl) {
     if (s.kafkaSaslMechanism === undefined) {
       throw new ConfigError(`--kafka-security ${s.kafkaSecurity} needs --kafka-sasl-mechanism (KAFKA_SASL_MECHANISM)`);
+    }
+    if (s.kafkaSaslMechanism === "oauthbearer") {
+      if (s.kafkaOauthTokenFile === undefined) {
+        throw new ConfigError(
+          "--kafka-sasl-mechanism oauthbearer needs --kafka-oauth-token-file (KAFKA_OAUTH_TOKEN_FILE)",
+        );
+      }
+      const setting = "--kafka-oauth-token-file (KAFKA_OAUTH_TOKEN_FILE)";
+      if (read(setting, s.kafkaOauthTokenFile, reader).trim() === "") {
+        throw new ConfigError(`${setting} ${s.kafkaOauthTokenFile} is empty`);
+      }
+      out.sasl = { mechanism: "oauthbearer", tokenFile: s.kafkaOauthTokenFile };
+      return out;
     }
     if (s.kafkaSaslUsername === undefined) {
       throw new ConfigError(`--kafka-security ${s.kafkaSecurity} needs --kafka-sasl-username (KAFKA_SASL_USERNAME)`);

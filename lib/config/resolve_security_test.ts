@@ -19,6 +19,8 @@ const FILES: Record<string, string> = {
   "/key.pem": KEY,
   "/sasl-password": "s3cret\n",
   "/db-password": "db-s3cret\n",
+  "/token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJoZWFydGJlYXQifQ.\n",
+  "/empty": "\n",
   "/not-a-cert": "hello",
   "/pgpass": "# comment\nother:5432:*:*:nope\ndb.internal:6432:hb:writer:from\\:pgpass\n",
 };
@@ -44,6 +46,7 @@ const kafka = (over: Partial<KafkaSecuritySettings>): KafkaSecuritySettings => (
   kafkaSaslUsername: undefined,
   kafkaSaslPassword: undefined,
   kafkaSaslPasswordFile: undefined,
+  kafkaOauthTokenFile: undefined,
   kafkaAllowPlaintextSasl: false,
   ...over,
 });
@@ -92,6 +95,15 @@ Deno.test("resolveKafkaSecurity() builds TLS and SASL options from the settings"
       },
     ],
     [
+      "OAUTHBEARER from a token file (re-read by the client)",
+      { kafkaSecurity: "sasl_ssl", kafkaSaslMechanism: "oauthbearer", kafkaOauthTokenFile: "/token" },
+      {
+        ssl: { rejectUnauthorized: true },
+        sasl: { mechanism: "oauthbearer", tokenFile: "/token" },
+        plaintextSasl: false,
+      },
+    ],
+    [
       "SASL over plaintext, opted into",
       {
         kafkaSecurity: "sasl_plaintext",
@@ -126,6 +138,18 @@ Deno.test("resolveKafkaSecurity() refuses each bad combination with one line nam
       /^--kafka-ca-file \(KAFKA_SSL_CA_FILE\) \/not-a-cert holds no PEM certificate$/,
     ],
     [{ kafkaSecurity: "sasl_ssl" }, /needs --kafka-sasl-mechanism/],
+    [
+      { kafkaSecurity: "sasl_ssl", kafkaSaslMechanism: "oauthbearer" },
+      /^--kafka-sasl-mechanism oauthbearer needs --kafka-oauth-token-file/,
+    ],
+    [
+      { kafkaSecurity: "sasl_ssl", kafkaSaslMechanism: "oauthbearer", kafkaOauthTokenFile: "/empty" },
+      /^--kafka-oauth-token-file \(KAFKA_OAUTH_TOKEN_FILE\) \/empty is empty$/,
+    ],
+    [
+      { kafkaSecurity: "sasl_ssl", kafkaSaslMechanism: "plain", kafkaOauthTokenFile: "/token" },
+      /needs --kafka-sasl-mechanism oauthbearer$/,
+    ],
     [{ kafkaSecurity: "sasl_ssl", kafkaSaslMechanism: "plain" }, /needs --kafka-sasl-username/],
     [
       { kafkaSecurity: "sasl_ssl", kafkaSaslMechanism: "plain", kafkaSaslUsername: "u" },

@@ -18,7 +18,7 @@ const path = z.string().trim().min(1, "expected a file path").refine((p) => !p.i
 export const KAFKA_PROTOCOLS = ["plaintext", "ssl", "sasl_ssl", "sasl_plaintext"] as const;
 
 /** The SASL mechanisms the clients speak. */
-export const SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const;
+export const SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512", "oauthbearer"] as const;
 
 /** PostgreSQL's `sslmode` values the consumer supports (libpq's meaning of each). */
 export const SSL_MODES = ["disable", "require", "verify-ca", "verify-full"] as const;
@@ -74,10 +74,10 @@ export const kafkaSecurityOptions = {
   kafkaSaslMechanism: {
     flag: "kafka-sasl-mechanism",
     env: "KAFKA_SASL_MECHANISM",
-    help: "plain, scram-sha-256 or scram-sha-512 (with sasl_ssl or sasl_plaintext)",
+    help: "plain, scram-sha-256, scram-sha-512 or oauthbearer (with sasl_ssl or sasl_plaintext)",
     schema: optional(
       z.string().trim().toLowerCase().pipe(
-        z.enum(SASL_MECHANISMS, { message: "expected plain, scram-sha-256 or scram-sha-512" }),
+        z.enum(SASL_MECHANISMS, { message: "expected plain, scram-sha-256, scram-sha-512 or oauthbearer" }),
       ),
     ),
   },
@@ -97,6 +97,12 @@ export const kafkaSecurityOptions = {
     flag: "kafka-sasl-password-file",
     env: "KAFKA_SASL_PASSWORD_FILE",
     help: "File holding the SASL password (instead of KAFKA_SASL_PASSWORD)",
+    schema: optional(path),
+  },
+  kafkaOauthTokenFile: {
+    flag: "kafka-oauth-token-file",
+    env: "KAFKA_OAUTH_TOKEN_FILE",
+    help: "File holding the OAUTHBEARER token, re-read at every authentication (a token agent keeps it fresh)",
     schema: optional(path),
   },
   kafkaAllowPlaintextSasl: {

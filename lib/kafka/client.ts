@@ -20,8 +20,11 @@ import { type BrokerTls, checkBrokers } from "./preflight.ts";
 export interface KafkaSecurity {
   /** TLS options for every broker connection, or false for plaintext. */
   ssl: BrokerTls;
-  /** SASL credentials, or undefined. */
-  sasl?: { mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; username: string; password: string } | undefined;
+  /** SASL credentials (or, for OAUTHBEARER, the token file re-read at each authentication), or undefined. */
+  sasl?:
+    | { mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; username: string; password: string }
+    | { mechanism: "oauthbearer"; tokenFile: string }
+    | undefined;
   /** SASL over plaintext (an explicit opt-in: warned about at start). */
   plaintextSasl?: boolean;
 }
@@ -56,7 +59,9 @@ export async function openKafka(o: KafkaClientOptions): Promise<Kafka> {
       : { customCa: security.ssl.ca !== undefined, clientCertificate: security.ssl.cert !== undefined },
     sasl: security.sasl === undefined
       ? false
-      : { mechanism: security.sasl.mechanism, username: security.sasl.username },
+      : "username" in security.sasl
+      ? { mechanism: security.sasl.mechanism, username: security.sasl.username }
+      : { mechanism: security.sasl.mechanism, tokenFile: security.sasl.tokenFile },
   });
   if (security.plaintextSasl) {
     o.log.warn(
@@ -105,8 +110,7 @@ export function createKafka(
     clientId,
     brokers,
     ...(security.ssl === false ? {} : { ssl: security.ssl }),
-    // a copy: kafkajs keeps its authenticator in the object it is given
-    ...(security.sasl === undefined ? {} : { sasl: { ...security.sasl } as SASLOptions }),
+    ...(security.sasl === undefined ? {} : { sasl: saslOptions(security.sasl) }),
     connectionTimeout: 5_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 200, maxRetryTime: 5_000, retries: 10 },
@@ -119,6 +123,17 @@ export function createKafka(
       else kafkaLog.debug(text, fields);
     },
   });
+}
+
+/** kafkajs' SASL options: a fresh object (kafkajs keeps its authenticator in the one it is given). */
+function saslOptions(sasl: NonNullable<KafkaSecurity["sasl"]>): SASLOptions {
+  if (sasl.mechanism !== "oauthbearer") return { ...sasl } as SASLOptions;
+  const file = sasl.tokenFile;
+  // re-read at every authentication, so that a token agent's refresh is picked up
+  return {
+    mechanism: "oauthbearer",
+    oauthBearerProvider: async () => ({ value: (await Deno.readTextFile(file)).trim() }),
+  };
 }
 
 /**

@@ -14,7 +14,8 @@
 #
 # Environment (from the TypeScript side): OWNER_PID (the Deno test process, for `mkdir` and `reap`),
 # STORE_PASSWORD, KEY_PASSPHRASE, SCRAM_USER, SCRAM_PASSWORD, POSTGRES_PASSWORD, WRITER_PASSWORD,
-# PG_PORT (5433), PG_OTHER_PORT (5434), PG_BIN (/usr/lib/postgresql/15/bin).
+# PG_PORT (5433), PG_OTHER_PORT (5434), PG_BIN (/usr/lib/postgresql/15/bin), PG_PLAINTEXT_HOST (1: the
+# cluster on PG_PORT also takes the same scram-sha-256 login without TLS; for bench/bench.ts's plaintext reference).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -137,6 +138,10 @@ hostssl  all  all       127.0.0.1/32  scram-sha-256
 HBA
   # the same cluster again, serving the certificate for other.example (the verify-full case)
   cp -a "$pg/main" "$pg/other-name"
+  # opt-in, the main cluster only: the same login without TLS (the bench's like-for-like plaintext reference)
+  if [[ "${PG_PLAINTEXT_HOST:-0}" == 1 ]]; then
+    printf 'host     all  all       127.0.0.1/32  scram-sha-256\n' >>"$pg/main/pg_hba.conf"
+  fi
   pg_cluster_start "$pg" main "$PG_PORT" server
   pg_cluster_start "$pg" other-name "$PG_OTHER_PORT" other-name
   local psql=(runuser -u postgres -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$pg/sock" -p "$PG_PORT" -U postgres)

@@ -25,6 +25,8 @@
  * clients a test makes need `--allow-net` for the addresses they use ({@link SECURE_SERVICES_NET}).
  *
  * Usage: `await using s = await secureServices();` then `s.kafka.ssl`, `s.caFile`, ….
+ * `secureServices({ postgresPlaintext: true })` (bench/bench.ts's plaintext reference) makes the
+ * cluster on 5433 also take the same scram-sha-256 login without TLS.
  *
  * @module
  */
@@ -47,6 +49,15 @@ export const SECURE_SERVICES_NET: readonly string[] = [
   SECURE_PORTS.postgres,
   SECURE_PORTS.postgresOtherName,
 ].map((port) => `127.0.0.1:${port}`);
+
+/** Options of {@link secureServices}. */
+export interface SecureServicesOptions {
+  /**
+   * Also accept connections without TLS (same scram-sha-256 login) on the cluster on 5433, for a
+   * like-for-like plaintext reference on the same server; default false (TLS only).
+   */
+  postgresPlaintext?: boolean;
+}
 
 /** The running secured services; dispose to stop them and delete their folder. */
 export interface SecureServices extends AsyncDisposable {
@@ -155,7 +166,7 @@ async function sh(
  * naming what did not start and with the tail of its log, instead of hanging; whatever had started
  * is stopped and the folder deleted before it throws.
  */
-export async function secureServices(): Promise<SecureServices> {
+export async function secureServices(options: SecureServicesOptions = {}): Promise<SecureServices> {
   const began = performance.now();
   const clientKeyPassphrase = secret(12);
   const scram = { mechanism: "scram-sha-512" as const, username: "heartbeat", password: secret() };
@@ -171,6 +182,7 @@ export async function secureServices(): Promise<SecureServices> {
     WRITER_PASSWORD: writerPassword,
     PG_PORT: String(SECURE_PORTS.postgres),
     PG_OTHER_PORT: String(SECURE_PORTS.postgresOtherName),
+    PG_PLAINTEXT_HOST: options.postgresPlaintext === true ? "1" : "0",
   };
 
   await sh("cleaning up earlier runs", [SCRIPT, "reap"], env, 60);
