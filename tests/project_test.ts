@@ -11,6 +11,7 @@ import { renderTables, TABLES } from "../scripts/docs.ts";
 import { parse } from "yaml";
 import { BINARIES, compileArgs } from "../scripts/compile.ts";
 import { PROGRAMS, runArgs, runFlags } from "../scripts/programs.ts";
+import { compileTasks, launcherTask, shebang } from "../scripts/sync_permissions.ts";
 import { taskWords } from "./support/tasks.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
@@ -124,6 +125,17 @@ Deno.test("CI runs the README's test command with CI=true", async () => {
   assert.equal(command, "deno task test");
   assert.ok(ci.split("\n").some((l) => l.trim() === command), ".ci/run runs the README's test command");
   assert.match(ci, /export CI=true/);
+});
+
+Deno.test("deno.json's launcher and compile tasks and the shebangs are what scripts/sync_permissions.ts writes", async () => {
+  const config = JSON.parse(await read("deno.json"));
+  for (const name of Object.keys(PROGRAMS) as (keyof typeof PROGRAMS)[]) {
+    assert.equal(config.tasks[name], launcherTask(name), "run: deno task permissions");
+    assert.equal((await read(PROGRAMS[name].script)).split("\n")[0], shebang(name), "run: deno task permissions");
+  }
+  for (const [task, command] of Object.entries(compileTasks())) {
+    assert.equal(config.tasks[task], command, "run: deno task permissions");
+  }
 });
 
 Deno.test("deno task compile bakes in the permissions the build's configuration derives, as the launcher would run", async (t) => {

@@ -106,7 +106,7 @@ function secret(
  *   kafkaCaFile: undefined, kafkaServername: undefined, kafkaCertFile: undefined, kafkaKeyFile: undefined,
  *   kafkaKeyPassword: undefined, kafkaKeyPasswordFile: undefined, kafkaSaslMechanism: undefined,
  *   kafkaSaslUsername: undefined, kafkaSaslPassword: undefined, kafkaSaslPasswordFile: undefined,
- *   kafkaAllowPlaintextSasl: false,
+ *   kafkaOauthTokenFile: undefined, kafkaAllowPlaintextSasl: false,
  * };
  * assert.deepEqual(resolveKafkaSecurity({ ...none, kafkaSecurity: "plaintext" }), { ssl: false, plaintextSasl: false });
  * assert.throws(() => resolveKafkaSecurity({ ...none, kafkaSecurity: "sasl_ssl" }), /--kafka-sasl-mechanism/);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The shell half of tests/support/secure_services.ts: everything that writes files (the tests run
-# without --allow-write) or runs as the postgres OS user. Run as root (runuser needs it).
+# without --allow-write) or runs as the postgres OS user: as root through runuser; as any other user
+# (a CI runner) the clusters run as that user.
 #
 #   secure_services.sh reap                 stop and delete what crashed runs left behind
 #   secure_services.sh free PORT...         exit 1, naming it, when something listens on a port
@@ -21,7 +22,17 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 PREFIX="${TMPDIR:-/tmp}/heartbeat-secure."
+PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+# PostgreSQL refuses to run as root: as root, its commands run as the postgres OS user
+if [[ $EUID -eq 0 ]]; then
+  as_pg() { runuser -u postgres -- "$@"; }
+  PG_OWNER=(-o postgres -g postgres)
+else
+  as_pg() { "$@"; }
+  PG_OWNER=()
+fi
 PG_PORT="${PG_PORT:-5433}"
 PG_OTHER_PORT="${PG_OTHER_PORT:-5434}"
 
@@ -104,7 +115,7 @@ cmd_kafka_stores() {
 
 pg_cluster_start() {
   local pg="$1" name="$2" port="$3" cert="$4"
-  if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$pg/$name" -l "$pg/$name.log" -w -t 30 -o "-p $port \
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$pg/$name" -l "$pg/$name.log" -w -t 30 -o "-p $port \
       -c listen_addresses=127.0.0.1 -k $pg/sock -c ssl=on -c ssl_cert_file=$pg/$cert.pem -c ssl_key_file=$pg/$cert.key \
       -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=16MB" start >"$pg/$name.pg_ctl.log" 2>&1; then
     log "error: PostgreSQL ($name) did not start on 127.0.0.1:$port"
@@ -118,13 +129,13 @@ cmd_postgres_start() {
   [[ -n "${POSTGRES_PASSWORD:-}" && -n "${WRITER_PASSWORD:-}" ]] || die "POSTGRES_PASSWORD and WRITER_PASSWORD must be set"
   [[ -x "$PG_BIN/initdb" ]] || die "no PostgreSQL binaries in $PG_BIN"
   local pg="$dir/pg"
-  install -d -o postgres -g postgres -m 700 "$pg" "$pg/sock"
+  install -d "${PG_OWNER[@]}" -m 700 "$pg" "$pg/sock"
   local f
   for f in server.pem server.key other-name.pem other-name.key; do
-    install -o postgres -g postgres -m 600 "$dir/tls/$f" "$pg/$f"
+    install "${PG_OWNER[@]}" -m 600 "$dir/tls/$f" "$pg/$f"
   done
-  (umask 077 && printf '%s\n' "$POSTGRES_PASSWORD" >"$pg/pwfile") && chown postgres "$pg/pwfile"
-  if ! runuser -u postgres -- "$PG_BIN/initdb" -D "$pg/main" -U postgres -E UTF8 --locale=C.UTF-8 --no-sync \
+  (umask 077 && printf '%s\n' "$POSTGRES_PASSWORD" >"$pg/pwfile") && { [[ $EUID -ne 0 ]] || chown postgres "$pg/pwfile"; }
+  if ! as_pg "$PG_BIN/initdb" -D "$pg/main" -U postgres -E UTF8 --locale=C.UTF-8 --no-sync \
       --auth-local=peer --auth-host=scram-sha-256 --pwfile="$pg/pwfile" >"$pg/initdb.log" 2>&1; then
     log "error: initdb failed"; tail_of "$pg/initdb.log"; exit 1
   fi
@@ -144,7 +155,7 @@ HBA
   fi
   pg_cluster_start "$pg" main "$PG_PORT" server
   pg_cluster_start "$pg" other-name "$PG_OTHER_PORT" other-name
-  local psql=(runuser -u postgres -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$pg/sock" -p "$PG_PORT" -U postgres)
+  local psql=(as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$pg/sock" -p "$PG_PORT" -U postgres)
   {
     "${psql[@]}" -d postgres -c "CREATE DATABASE heartbeat" &&
       "${psql[@]}" -d heartbeat -f - <"$ROOT/sql/schema.sql" &&
@@ -156,8 +167,8 @@ HBA
 pg_cluster_stop() {
   local data="$1"
   [[ -f "$data/postmaster.pid" ]] || return 0
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 15 stop >/dev/null 2>&1 ||
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$data" -m immediate -w -t 15 stop >/dev/null 2>&1 ||
+  as_pg "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t 15 stop >/dev/null 2>&1 ||
+    as_pg "$PG_BIN/pg_ctl" -D "$data" -m immediate -w -t 15 stop >/dev/null 2>&1 ||
     log "warning: could not stop PostgreSQL in $data"
 }
 

@@ -16,9 +16,9 @@
  *   `servername: "other.example"`.
  *
  * Everything lives in one folder, `${TMPDIR:-/tmp}/heartbeat-secure.XXXXXXXX`, written by
- * subprocesses (`secure_services.sh`: bash, openssl, keytool, runuser, initdb, pg_ctl, psql) so
- * that the tests need no `--allow-write`. It must run as root (the clusters run as the `postgres`
- * OS user through `runuser`). Disposing stops the broker and both clusters and deletes the folder;
+ * subprocesses (`secure_services.sh`: bash, openssl, keytool, initdb, pg_ctl, psql) so
+ * that the tests need no `--allow-write`. As root the clusters run as the `postgres` OS user
+ * (`runuser`); as any other user, as that user. Disposing stops the broker and both clusters and deletes the folder;
  * a folder left by a run whose process died is cleaned up by the next run.
  *
  * Requires `--allow-run` (bash, timeout) and `--allow-read` (PEM files, log tails on failure). The
