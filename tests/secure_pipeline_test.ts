@@ -92,7 +92,12 @@ integrationTest(
       const producer = await spawnTask("producer", producerArgs(topic, RUN), saslEnv(s));
       const produced = await producer.status;
       assert.equal(produced.code, 0, producer.stderr());
-      const env = { ...mtlsEnv(s, passwordFile), KAFKA_TOPIC: topic, KAFKA_GROUP_ID: group };
+      const env = {
+        ...mtlsEnv(s, passwordFile),
+        KAFKA_TOPIC: topic,
+        KAFKA_GROUP_ID: group,
+        HEARTBEAT_CONSUMER_METRICS_PORT: "9464",
+      };
       await using consumer = await spawnTask("consumer", [], env);
       const db = new pg.Client({
         connectionString: s.postgres.adminUrl,
@@ -119,6 +124,9 @@ integrationTest(
           logLevel: logLevel.NOTHING,
         });
         await waitUntil("the offsets to be committed", () => groupCaughtUp(kafka, topic, group), 60_000);
+        const metrics = await (await fetch("http://127.0.0.1:9464/metrics")).text();
+        assert.match(metrics, /heartbeat_consumer_readings_stored_total \d+/);
+        for (const secret of secrets) assert.ok(!metrics.includes(secret), "/metrics shows a secret");
         consumer.kill("SIGTERM");
         assert.equal((await consumer.status).code, 0, consumer.stderr());
         const c = await count();
