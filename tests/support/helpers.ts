@@ -4,9 +4,10 @@
  * with the exact permissions of their `deno task`. Every fixture cleans up after itself
  * (`await using`).
  *
- * Services: Kafka on 127.0.0.1:9092 (`scripts/kafka.sh start`) and PostgreSQL on 127.0.0.1:5432
- * (`postgres` role, trust or `PGPASSWORD`-less URL). Under CI (`CI=true`) a missing service fails
- * the tests; elsewhere they are skipped with a message saying what to start.
+ * Services: Kafka on 127.0.0.1:9092 and PostgreSQL on 127.0.0.1:5432 (`postgres` role, trust or a
+ * `PGPASSWORD`-less URL). `deno task test` starts them when they are missing (scripts/test.ts) and
+ * runs with `CI=true`, under which a missing service fails the tests; a bare `deno test` without
+ * them skips the integration tests with a message saying what to start.
  *
  * @module
  */
@@ -39,11 +40,11 @@ const inCi = Deno.env.get("CI") === "true";
 /** What is missing, or null when both services answer. */
 export const missingServices: string | null = kafkaUp && pgUp ? null : [
   kafkaUp ? "" : "Kafka on 127.0.0.1:9092 (run: scripts/kafka.sh start)",
-  pgUp ? "" : "PostgreSQL on 127.0.0.1:5432 (start your local server, or docker compose up -d postgres)",
+  pgUp ? "" : "PostgreSQL on 127.0.0.1:5432 (run: scripts/postgres.sh start)",
 ].filter((s) => s !== "").join(" and ");
 
 if (missingServices !== null && !inCi) {
-  console.warn(`integration tests skipped: start ${missingServices}`);
+  console.warn(`integration tests skipped: start ${missingServices}, or run deno task test, which starts them`);
 }
 
 /**
