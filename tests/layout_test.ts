@@ -128,3 +128,10 @@ Deno.test("the load-order guard sees kafkajs evaluated first through a multi-lin
   const kafkajs = order.findIndex((m) => /^npm:kafkajs@[^/]+$/.test(m));
   assert.ok(kafkajs >= 0 && kafkajs < order.indexOf(PRELOAD), order.join(" → "));
 });
+
+Deno.test("no module outside the tests is named as deno test finds tests (test.ts, *.test.ts)", async () => {
+  // scripts/run_tests.ts once was scripts/test.ts: deno test ran it as a test, and it ran deno test
+  const named = [...await tsFiles("scripts/"), ...await tsFiles("lib/"), ...await tsFiles("bench/")]
+    .filter((f) => /(^|\/)test\.ts$|\.test\.ts$/.test(f));
+  assert.deepEqual(named, []);
+});

@@ -5,7 +5,7 @@
  * (`await using`).
  *
  * Services: Kafka on 127.0.0.1:9092 and PostgreSQL on 127.0.0.1:5432 (`postgres` role, trust or a
- * `PGPASSWORD`-less URL). `deno task test` starts them when they are missing (scripts/test.ts) and
+ * `PGPASSWORD`-less URL). `deno task test` starts them when they are missing (scripts/run_tests.ts) and
  * runs with `CI=true`, under which a missing service fails the tests; a bare `deno test` without
  * them skips the integration tests with a message saying what to start.
  *

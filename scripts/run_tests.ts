@@ -6,10 +6,20 @@
  * afterwards, also on Ctrl-C. Arguments are passed on to `deno test` (`deno task test tests/cli_test.ts`).
  * `deno task test:unit` runs only what needs no server.
  *
- * Requires `--allow-run=bash,deno` and `--allow-net=127.0.0.1:9092,127.0.0.1:5432`.
+ * Its name must not match `deno test`'s file pattern (`test.ts`, `*_test.ts`): `deno test` would run
+ * it as a test module, and it would start `deno test` again. `HEARTBEAT_TEST_RUNNER`, set for the
+ * tests it starts, stops it at once should it ever be loaded from within them.
+ *
+ * Requires `--allow-run=bash,deno`, `--allow-net=127.0.0.1:9092,127.0.0.1:5432` and
+ * `--allow-env=HEARTBEAT_TEST_RUNNER`.
  *
  * @module
  */
+
+if (Deno.env.get("HEARTBEAT_TEST_RUNNER") !== undefined) {
+  console.error("error: scripts/run_tests.ts started from within the tests it runs; refusing to recurse");
+  Deno.exit(2);
+}
 
 const ROOT = new URL("..", import.meta.url);
 
@@ -50,7 +60,7 @@ try {
   const child = new Deno.Command("deno", {
     args: ["task", "test:run", ...Deno.args],
     cwd: ROOT,
-    env: { CI: "true" },
+    env: { CI: "true", HEARTBEAT_TEST_RUNNER: "1" },
   }).spawn();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {
