@@ -8,17 +8,9 @@
  * @module
  */
 import "../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
-import process from "node:process";
+import "../lib/kafka/negative_timeout_warning.ts"; // kafkajs' harmless timer warning, dropped
 import { type Admin, Kafka, logLevel } from "kafkajs";
 import { runCommand } from "./proc.ts";
-
-// kafkajs 2.2.4 arms timers with negative delays; drop that one harmless runtime warning (as lib/kafka.ts does)
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const name = typeof warning === "string" ? rest[0] : warning.name;
-  if (name === "TimeoutNegativeWarning" || String(warning).includes("is a negative number")) return;
-  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
-}) as typeof process.emitWarning;
 
 /** A connected admin client; disconnects on dispose. */
 export interface BenchAdmin extends AsyncDisposable {

@@ -52,11 +52,6 @@ export function renderTables(file: string, text: string): string {
   return out;
 }
 
-/** Returns the README text with every marked table regenerated. */
-export function renderReadme(readme: string): string {
-  return renderTables("README.md", readme);
-}
-
 if (import.meta.main) {
   for (const file of Object.keys(TABLES)) {
     const url = new URL(`../${file}`, import.meta.url);

@@ -10,10 +10,11 @@ import { taskArgs, taskWords } from "./support/tasks.ts";
 import { integrationTest, testDatabase } from "./support/helpers.ts";
 import { runArgs } from "../scripts/programs.ts";
 
-async function run(task: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [...await taskArgs(task, args, env), ...args],
-    env,
+/** Runs a command line from the project root with only `env`; returns its exit code and output. */
+async function runWords(words: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(words[0]!, {
+    args: words.slice(1),
+    env: { PATH: Deno.env.get("PATH") ?? "", ...env },
     clearEnv: true,
     stdout: "piped",
     stderr: "piped",
@@ -21,6 +22,11 @@ async function run(task: string, args: string[], env: Record<string, string> = {
   }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+/** Runs a program as its `deno task` would (the derived permissions), with only `env`. */
+async function run(task: string, args: string[], env: Record<string, string> = {}) {
+  return await runWords([Deno.execPath(), ...await taskArgs(task, args, env), ...args], env);
 }
 
 Deno.test("a bad flag or env value stops a script at start with one line naming it", async (t) => {
@@ -83,20 +89,6 @@ Deno.test("--help lists every flag and env var with its default and exits 0", as
   }
 });
 
-/** Runs a command line from the project root with only `env`; returns its exit code and output. */
-async function runWords(words: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(words[0]!, {
-    args: words.slice(1),
-    env: { PATH: Deno.env.get("PATH") ?? "", ...env },
-    clearEnv: true,
-    stdout: "piped",
-    stderr: "piped",
-    cwd: new URL("..", import.meta.url),
-  }).output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
-}
-
 Deno.test("a process whose permissions do not cover a configured host refuses it at start, naming the setting", async (t) => {
   // the shebang's flags (the defaults' hosts), run with other hosts configured
   const shebang = runArgs("consumer", [], () => undefined);
@@ -120,7 +112,7 @@ integrationTest(
     await using db = await testDatabase();
     // PostgreSQL's port answers, but not in Kafka's protocol: the broker check must say so, quickly
     const cases: [string, string[], Record<string, string>][] = [
-      ["producer", ["--brokers", "localhost:5432", "--count", "1"], {}],
+      ["producer", ["--brokers", "localhost:5432", "--count", "1", "--metrics-port", "0"], {}],
       ["consumer", ["--metrics-port", "0"], { KAFKA_BROKERS: "localhost:5432", DATABASE_URL: db.writerUrl }],
     ];
     for (const [task, args, env] of cases) {

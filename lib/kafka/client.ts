@@ -10,7 +10,7 @@
  * @module
  */
 import "./patches/preload.ts"; // before kafkajs: see the module
-import process from "node:process";
+import "./negative_timeout_warning.ts"; // kafkajs' harmless timer warning, dropped
 import { Kafka, type LogEntry, logLevel as KafkaLogLevel, type SASLOptions } from "kafkajs";
 import type { Logger } from "../ops/log.ts";
 import { install, notInstalled, PATCHES_ENV } from "./patches/mod.ts";
@@ -71,15 +71,6 @@ export async function openKafka(o: KafkaClientOptions): Promise<Kafka> {
   await checkBrokers(o.brokers, security.ssl);
   return createKafka(o.brokers, o.clientId, o.log, o.debug ?? false, security);
 }
-
-// kafkajs 2.2.4 arms a timer with a negative delay on every request queue check; newer runtimes
-// warn about it (TimeoutNegativeWarning) once per process. It is harmless: drop that one warning.
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const name = typeof warning === "string" ? rest[0] : warning.name;
-  if (name === "TimeoutNegativeWarning" || String(warning).includes("is a negative number")) return;
-  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
-}) as typeof process.emitWarning;
 
 /**
  * Creates a kafkajs client whose logs go to `log` (at warn and above, or debug when `debug`).

@@ -97,7 +97,7 @@ function exchange(broker: string, options: BrokerTls, timeoutMs: number): Promis
  *
  * @param brokers bootstrap brokers, `host:port`
  * @param options the clients' TLS options, or false for plaintext
- * @param setting how to name the security settings in a message
+ * @param timeoutMs how long one broker may take to answer
  * @throws {BrokerHandshakeError} naming the broker and what to check
  */
 export async function checkBrokers(

@@ -108,7 +108,7 @@ export async function waitForSchema(
       if (code.startsWith("28") || code === "42501") {
         throw new Error(`the database refused the login or access (${message})`, { cause: error });
       }
-      if (TLS_REFUSALS.test(code) || /does not support SSL|SSL is not enabled|no pg_hba.conf entry/.test(message)) {
+      if (TLS_REFUSALS.test(code) || /does not support SSL|SSL is not enabled/.test(message)) {
         throw new Error(
           `TLS to the database failed (${message}): check --database-sslmode, --database-sslrootcert and the URL's host`,
           { cause: error },
