@@ -6,6 +6,7 @@
 #   scripts/kafka.sh stop    # stop the broker started by `start`
 #   scripts/kafka.sh status  # exit 0 when the broker port answers
 #   scripts/kafka.sh owned   # exit 0 when the running broker was started by this script
+#   scripts/kafka.sh cached  # exit 0 when the jars are cached (start then needs no Maven)
 #   scripts/kafka.sh reset   # stop and delete the data folder
 #
 # Environment: KAFKA_VERSION (default below, the same as docker-compose.yml), KAFKA_HOME (jar cache),
@@ -45,22 +46,50 @@ log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-fetch() {
+# Maven's transfer lines, as a progress report: files and megabytes so far (a live line on a terminal,
+# a line per 10 MB otherwise), then the total; the repository addresses are not repeated.
+download_progress() {
+  local tty=0; [[ -t 2 ]] && tty=1
+  awk -v tty="$tty" '
+    function show(final) {
+      line = sprintf("kafka.sh: downloaded %d files, %.1f MB", files, bytes / 1e6)
+      if (tty && !final) { printf "\r\033[2K%s", line > "/dev/stderr"; fflush("/dev/stderr") }
+      else if (final || bytes - shown >= 10e6) { if (tty) printf "\r\033[2K" > "/dev/stderr"; print line > "/dev/stderr"; shown = bytes }
+    }
+    /Downloaded from [^:]*: .* \([0-9.]+ (B|kB|MB) at / {
+      match($0, /\([0-9.]+ (B|kB|MB) at /); split(substr($0, RSTART + 1, RLENGTH - 1), f, " ")
+      bytes += f[1] * (f[2] == "MB" ? 1e6 : f[2] == "kB" ? 1e3 : 1); files++; show(0); next
+    }
+    /^\[(ERROR|WARNING)\]/ { print > "/dev/stderr" }
+    END { if (files > 0) show(1) }'
+}
+
+# The cache is reused only when it was resolved from this very pom.
+cached() {
   local want; want="$(sha256sum "$HERE/kafka-pom.xml" | cut -c1-16)"
-  # the cache is reused only when it was resolved from this very pom
-  if [[ -f "$KAFKA_HOME/libs/kafka_2.13-$KAFKA_VERSION.jar" && "$(cat "$KAFKA_HOME/libs/.pom-sha" 2>/dev/null)" == "$want" ]]; then
-    return 0
-  fi
-  command -v mvn >/dev/null || { log "error: Maven (mvn) is needed to fetch Kafka $KAFKA_VERSION"; exit 1; }
-  log "fetching Apache Kafka $KAFKA_VERSION broker and tools jars with Maven into $KAFKA_HOME"
+  [[ -f "$KAFKA_HOME/libs/kafka_2.13-$KAFKA_VERSION.jar" && "$(cat "$KAFKA_HOME/libs/.pom-sha" 2>/dev/null)" == "$want" ]]
+}
+
+fetch() {
+  cached && return 0
+  local want; want="$(sha256sum "$HERE/kafka-pom.xml" | cut -c1-16)"
+  command -v mvn >/dev/null || { log "error: Maven (mvn) is needed to fetch Kafka $KAFKA_VERSION (apt-get install maven)"; exit 1; }
+  local size="size not known for this version"
+  [[ "$KAFKA_VERSION" != "4.4.0" ]] || size="about 55 MB of jars, 65 MB with Maven's own plugins on its first run"
+  log "fetching Apache Kafka $KAFKA_VERSION broker and tools jars with Maven into $KAFKA_HOME ($size; first run only)"
+  local began=$SECONDS
   mkdir -p "$KAFKA_HOME"
   sed "s/@KAFKA_VERSION@/$KAFKA_VERSION/g" "$HERE/kafka-pom.xml" >"$KAFKA_HOME/pom.xml"
   rm -rf "$KAFKA_HOME/libs.tmp"
-  mvn -q -B -f "$KAFKA_HOME/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$KAFKA_HOME/libs.tmp" -DincludeScope=runtime
+  if ! mvn -B -f "$KAFKA_HOME/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$KAFKA_HOME/libs.tmp" -DincludeScope=runtime 2>&1 | download_progress ||
+    [[ ! -f "$KAFKA_HOME/libs.tmp/kafka_2.13-$KAFKA_VERSION.jar" ]]; then
+    log "error: Maven could not resolve Kafka $KAFKA_VERSION (its messages are above)"; exit 1
+  fi
   echo "$want" >"$KAFKA_HOME/libs.tmp/.pom-sha"
   rm -rf "$KAFKA_HOME/libs"
   mv "$KAFKA_HOME/libs.tmp" "$KAFKA_HOME/libs"
+  log "Kafka's jars are ready: $(du -sm "$KAFKA_HOME/libs" | cut -f1) MB in $(find "$KAFKA_HOME/libs" -name '*.jar' | wc -l) jars, in $((SECONDS - began)) s"
 }
 
 # The secured mode's files, checked before anything is written or started.
@@ -176,6 +205,7 @@ java_run() {
 
 start() {
   if port_open "$KAFKA_PORT"; then log "something already listens on 127.0.0.1:$KAFKA_PORT; not starting"; return 0; fi
+  local began=$SECONDS
   check_security
   fetch
   write_config
@@ -204,7 +234,10 @@ start() {
   else
     log "starting Kafka $KAFKA_VERSION secured: PLAINTEXT 127.0.0.1:$KAFKA_PORT, SSL (mutual TLS) :$KAFKA_SSL_PORT, SASL_SSL (SCRAM-SHA-512/256, PLAIN, OAUTHBEARER) :$KAFKA_SASL_SSL_PORT (logs: $KAFKA_DATA/logs)"
   fi
-  nohup java "${HEAP[@]}" -XX:+UseG1GC -Djava.awt.headless=true \
+  # a session of its own (where setsid exists): a Ctrl-C meant for whoever started it does not reach
+  # the broker, which `stop` stops after the programs that use it are done
+  local session=(); command -v setsid >/dev/null && session=(setsid)
+  nohup "${session[@]}" java "${HEAP[@]}" -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_DATA/log4j2.properties" \
     -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$KAFKA_DATA/server.properties" \
     >"$KAFKA_DATA/logs/stdout.log" 2>&1 &
@@ -212,7 +245,7 @@ start() {
   for _ in $(seq 1 $((KAFKA_START_TIMEOUT * 2))); do
     local up=1 port
     for port in $ports; do port_open "$port" || { up=0; break; }; done
-    if ((up)); then log "Kafka is up (pid $(cat "$KAFKA_DATA/kafka.pid"))"; return 0; fi
+    if ((up)); then log "Kafka is up (pid $(cat "$KAFKA_DATA/kafka.pid")) in $((SECONDS - began)) s"; return 0; fi
     if ! kill -0 "$(cat "$KAFKA_DATA/kafka.pid")" 2>/dev/null; then
       log "error: Kafka exited during start; last lines of its log:"; show_failure
       exit 1
@@ -242,7 +275,8 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) port_open "$KAFKA_PORT" ;;
+  cached) cached ;;
   owned) [[ -f "$KAFKA_DATA/kafka.pid" ]] && kill -0 "$(cat "$KAFKA_DATA/kafka.pid")" 2>/dev/null ;;
   reset) stop; rm -rf "$KAFKA_DATA" ;;
-  *) echo "usage: $0 fetch|start|stop|status|owned|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|start|stop|status|owned|cached|reset" >&2; exit 2 ;;
 esac

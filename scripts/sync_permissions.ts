@@ -3,13 +3,14 @@
  * `deno task permissions`: writes what scripts/programs.ts derives into the places that must hold
  * it literally: each entry script's shebang (the defaults' permissions) and the `producer`,
  * `consumer` and `db:migrate` tasks (the launcher with the program's env names), and the env names
- * of the `compile` tasks (both programs'). Run it after
+ * of the `compile` tasks (both programs'), and the `dev` tasks (scripts/dev.ts's names). Run it after
  * adding or renaming a setting; `tests/project_test.ts` fails until they agree.
  *
  * @module
  */
 import { envNames } from "../lib/config/mod.ts";
 import { PROGRAMS, runFlags } from "./programs.ts";
+import { DEV_ENV } from "./dev.ts";
 
 /** The deno.json task that launches a program. */
 export function launcherTask(name: keyof typeof PROGRAMS): string {
@@ -33,6 +34,17 @@ export function compileTasks(): Record<"compile" | "compile:check", string> {
   };
 }
 
+/** The `dev` and `dev:down` tasks: dev's own env names, loopback only, its state folder. */
+export function devTasks(): Record<"dev" | "dev:down", string> {
+  const state = "--allow-read=.cache/dev --allow-write=.cache/dev";
+  return {
+    dev: `deno run --allow-env=${
+      DEV_ENV.join(",")
+    } --ignore-env --allow-net=127.0.0.1 --allow-run=bash,deno,setsid ${state} scripts/dev.ts`,
+    "dev:down": `deno run --allow-run=bash ${state} scripts/dev.ts down`,
+  };
+}
+
 /** The shebang of a program's entry script. */
 export function shebang(name: keyof typeof PROGRAMS): string {
   return `#!/usr/bin/env -S deno run ${runFlags(name, [], () => undefined).join(" ")}`;
@@ -51,7 +63,7 @@ if (import.meta.main) {
     const next = lines[0]!.startsWith("#!") ? [shebang(name), ...lines.slice(1)] : [shebang(name), ...lines];
     if (next.join("\n") !== text) (await Deno.writeTextFile(url, next.join("\n")), changed++);
   }
-  for (const [task, command] of Object.entries(compileTasks())) {
+  for (const [task, command] of Object.entries({ ...compileTasks(), ...devTasks() })) {
     if (config.tasks[task] !== command) (config.tasks[task] = command, changed++);
   }
   await Deno.writeTextFile(configUrl, JSON.stringify(config, null, 2) + "\n");

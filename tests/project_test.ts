@@ -11,7 +11,7 @@ import { renderTables, TABLES } from "../scripts/docs.ts";
 import { parse } from "yaml";
 import { BINARIES, compileArgs } from "../scripts/compile.ts";
 import { PROGRAMS, runArgs, runFlags } from "../scripts/programs.ts";
-import { compileTasks, launcherTask, shebang } from "../scripts/sync_permissions.ts";
+import { compileTasks, devTasks, launcherTask, shebang } from "../scripts/sync_permissions.ts";
 import { taskWords } from "./support/tasks.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
@@ -127,13 +127,13 @@ Deno.test("CI runs the README's test command with CI=true", async () => {
   assert.match(ci, /export CI=true/);
 });
 
-Deno.test("deno.json's launcher and compile tasks and the shebangs are what scripts/sync_permissions.ts writes", async () => {
+Deno.test("deno.json's launcher, compile and dev tasks and the shebangs are what scripts/sync_permissions.ts writes", async () => {
   const config = JSON.parse(await read("deno.json"));
   for (const name of Object.keys(PROGRAMS) as (keyof typeof PROGRAMS)[]) {
     assert.equal(config.tasks[name], launcherTask(name), "run: deno task permissions");
     assert.equal((await read(PROGRAMS[name].script)).split("\n")[0], shebang(name), "run: deno task permissions");
   }
-  for (const [task, command] of Object.entries(compileTasks())) {
+  for (const [task, command] of Object.entries({ ...compileTasks(), ...devTasks() })) {
     assert.equal(config.tasks[task], command, "run: deno task permissions");
   }
 });

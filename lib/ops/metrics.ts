@@ -210,6 +210,8 @@ export interface BatchFigures {
   reasons: Record<string, number>;
   /** Epoch ms of each valid reading of the batch. */
   readingTimesMs: readonly number[];
+  /** Alerts the batch opened or closed. */
+  events?: readonly { type: "open" | "close" }[];
 }
 
 /** The consumer loop's hooks that {@link ConsumerMetrics.consumerHooks} feeds (the loop's own options match). */
@@ -278,6 +280,7 @@ export class ConsumerMetrics {
   readonly #outages: Counter;
   readonly #connectionErrors: Counter;
   readonly #kafkaRestarts: Counter;
+  readonly #alertEvents: Counter<"event">;
 
   /** @param options see {@link ConsumerMetricsOptions} */
   constructor(options: ConsumerMetricsOptions = {}) {
@@ -359,6 +362,13 @@ export class ConsumerMetrics {
       help: "Times the Kafka consumer crashed and was restarted (reconnecting and rejoining the group)",
       registers,
     });
+    this.#alertEvents = new Counter({
+      name: `${p}alert_events_total`,
+      help: "Alerts opened and closed (event = opened or closed), once each when their batch committed",
+      labelNames: ["event"],
+      registers,
+    });
+    for (const event of ["opened", "closed"]) this.#alertEvents.inc({ event }, 0);
     computedGauge(
       this.registry,
       `${p}ready`,
@@ -404,6 +414,7 @@ export class ConsumerMetrics {
     this.#writeSeconds.observe(stats.writeMs / 1000);
     if (stats.retries > 0) this.#retries.inc(stats.retries);
     this.#delaySeconds.observeEach(stats.readingTimesMs, (t) => Math.max(0, (now - t) / 1000));
+    for (const e of stats.events ?? []) this.#alertEvents.inc({ event: e.type === "open" ? "opened" : "closed" });
   }
 
   /** Records the partitions now assigned (the consumer's `onAssignment`); drops the others' lag. */

@@ -64,6 +64,19 @@ Deno.test("ConsumerMetrics exposes counters, histograms and gauges with their la
   assert.match(text, /^# HELP heartbeat_consumer_lag_messages /m);
 });
 
+Deno.test("ConsumerMetrics counts the alerts each batch opened and closed, both from 0", async () => {
+  const metrics = new ConsumerMetrics({ now: () => NOW });
+  const series = (event: string) => `heartbeat_consumer_alert_events_total{event="${event}"}`;
+  assert.deepEqual([
+    sample(await metrics.metrics(), series("opened")),
+    sample(await metrics.metrics(), series("closed")),
+  ], [0, 0]);
+  metrics.recordBatch(batch({ events: [{ type: "open" }, { type: "close" }, { type: "open" }] }));
+  metrics.recordBatch(batch());
+  const text = await metrics.metrics();
+  assert.deepEqual([sample(text, series("opened")), sample(text, series("closed"))], [2, 1]);
+});
+
 Deno.test("ConsumerMetrics lists every rejection reason it is given from the start, at 0", async () => {
   const text = await new ConsumerMetrics({ reasons: REASON_CODES }).metrics();
   for (const reason of REASON_CODES) {

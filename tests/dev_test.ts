@@ -1,0 +1,170 @@
+/**
+ * `deno task dev` as a newcomer runs it on a machine without Docker: it starts Kafka
+ * (scripts/kafka.sh) and a throw-away PostgreSQL (scripts/postgres.sh) because nothing answers on
+ * their ports, migrates, runs the consumer and a producer, stores readings, says where to look,
+ * and when stopped (Ctrl-C to its process group, or `deno task dev:down` from elsewhere) leaves no
+ * broker, database, consumer or producer process behind. Its own ports, data folders and a
+ * Docker-free `--infra local`, so that it never touches the services the other tests use.
+ */
+import assert from "node:assert/strict";
+// @ts-types="@types/pg"
+import pg from "pg";
+import { integrationTest, waitUntil } from "./support/helpers.ts";
+
+const ROOT = new URL("..", import.meta.url);
+const PORTS = { kafka: 19292, controller: 19293, postgres: 5444, consumer: 19464, producer: 19465 };
+
+async function answers(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every process: pid, parent and command line. */
+async function processTable(): Promise<{ pid: number; ppid: number; args: string }[]> {
+  const out = await new Deno.Command("ps", { args: ["-e", "-o", "pid=,ppid=,args="], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").flatMap((line) => {
+    const m = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    return m === null ? [] : [{ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }];
+  });
+}
+
+/** The processes under `root`, and those whose pid files the start scripts wrote. */
+async function devProcesses(root: number, dir: string): Promise<Map<number, string>> {
+  const table = await processTable();
+  const found = new Map<number, string>();
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    for (const p of table.filter((p) => p.ppid === pid)) (found.set(p.pid, p.args), queue.push(p.pid));
+  }
+  const kafka = Number((await Deno.readTextFile(`${dir}/kafka/kafka.pid`)).trim());
+  const postmaster = Number((await Deno.readTextFile(`${dir}/pg/data/postmaster.pid`)).split("\n")[0]);
+  for (const pid of [kafka, postmaster]) found.set(pid, table.find((p) => p.pid === pid)?.args ?? "(gone)");
+  return found;
+}
+
+async function alive(pids: Iterable<number>): Promise<string[]> {
+  const table = await processTable();
+  return [...pids].flatMap((pid) => table.filter((p) => p.pid === pid).map((p) => `${p.pid} ${p.args}`));
+}
+
+const STOPS: [string, (group: number) => Promise<void>][] = [
+  ["Ctrl-C (SIGINT to its process group)", async (group) => {
+    await new Deno.Command("kill", { args: ["-s", "INT", "--", `-${group}`] }).output();
+  }],
+  ["deno task dev:down from another process", async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "dev:down"],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.ok(out.success, text + new TextDecoder().decode(out.stderr));
+    assert.match(text, /it stopped everything it started/);
+  }],
+];
+
+for (const [how, stop] of STOPS) {
+  integrationTest(`deno task dev without Docker stores readings, and ${how} leaves no process behind`, async () => {
+    for (const port of Object.values(PORTS)) assert.equal(await answers(port), false, `port ${port} is taken`);
+    // (the tests may not write files: the shell makes the folder; 755, as the throw-away PostgreSQL
+    // runs as the postgres user when this runs as root)
+    const made = await new Deno.Command("bash", {
+      args: ["-c", 'd=$(mktemp -d -t heartbeat-dev-test-XXXXXX) && chmod 755 "$d" && echo "$d"'],
+      stdout: "piped",
+    }).output();
+    const dir = new TextDecoder().decode(made.stdout).trim();
+    assert.ok(made.success && dir !== "");
+    const child = new Deno.Command("setsid", {
+      args: [Deno.execPath(), "task", "dev", "--infra", "local", "--status-every", "2s"],
+      cwd: ROOT,
+      env: {
+        KAFKA_PORT: String(PORTS.kafka),
+        KAFKA_CONTROLLER_PORT: String(PORTS.controller),
+        KAFKA_DATA: `${dir}/kafka`,
+        PG_PORT: String(PORTS.postgres),
+        PG_DATA: `${dir}/pg`,
+        HEARTBEAT_CONSUMER_METRICS_PORT: String(PORTS.consumer),
+        HEARTBEAT_PRODUCER_METRICS_PORT: String(PORTS.producer),
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let output = "";
+    const pump = (s: ReadableStream<Uint8Array>) =>
+      s.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: (c) => void (output += c) }));
+    const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+    let exited = false;
+    const status = child.status.finally(() => (exited = true));
+    try {
+      await waitUntil("a status line after the first stored reading", () => {
+        assert.ok(!exited, `dev exited early:\n${output}`);
+        return Promise.resolve(
+          /first reading stored .* after dev started[\s\S]*stored \d+\.\d\/s \(\d+\)/.test(output),
+        );
+      }, 150_000);
+      // each start reports its time; where to look is said once
+      for (
+        const line of [
+          /kafka\.sh: Kafka is up \(pid \d+\) in \d+ s/,
+          /postgres\.sh: PostgreSQL is up on 127\.0\.0\.1:5444 .* in \d+ s/,
+          /schema ready in \d+\.\d s/,
+          /metrics +http:\/\/127\.0\.0\.1:19464\/metrics \(consumer\), http:\/\/127\.0\.0\.1:19465\/metrics \(producer\)/,
+          /health +http:\/\/127\.0\.0\.1:19464\/readyz/,
+          /readings +psql -h 127\.0\.0\.1 -p 5444 -U postgres heartbeat/,
+        ]
+      ) assert.match(output, line);
+      assert.equal(output.match(/Where to look:/g)?.length, 1);
+      const pool = new pg.Pool({
+        connectionString: `postgres://postgres@127.0.0.1:${PORTS.postgres}/heartbeat`,
+        max: 1,
+      });
+      try {
+        const { rows } = await pool.query<{ n: number }>("select count(*)::int as n from readings");
+        assert.ok(rows[0]!.n > 0, "readings are stored");
+      } finally {
+        await pool.end();
+      }
+      const processes = await devProcesses(child.pid, dir);
+      const all = [...processes.values()].join("\n");
+      for (const what of ["kafka.Kafka", "postgres -D", "consumer.ts", "producer.ts"]) {
+        assert.ok(all.includes(what), `a ${what} process runs under dev:\n${all}`);
+      }
+
+      await stop(child.pid);
+      const { code } = await Promise.race([
+        status,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`dev did not exit:\n${output}`)), 90_000)),
+      ]);
+      await pumps;
+      assert.equal(code, 0, output);
+      assert.match(output, /stopped the consumer and the producer, Kafka \(scripts\/kafka\.sh\) and PostgreSQL/);
+      assert.deepEqual(await alive(processes.keys()), [], "no process of the dev run remains");
+      for (const port of Object.values(PORTS)) assert.equal(await answers(port), false, `port ${port} is free again`);
+      await assert.rejects(Deno.stat(new URL(".cache/dev/state.json", ROOT)), Deno.errors.NotFound);
+    } finally {
+      if (!exited) {
+        await new Deno.Command("kill", { args: ["-s", "KILL", "--", `-${child.pid}`] }).output();
+        await new Deno.Command(Deno.execPath(), { args: ["task", "dev:down"], cwd: ROOT }).output();
+      }
+      await status;
+      // whatever a failed run left: its broker and database are stopped by their own scripts
+      for (
+        const [script, env] of [["kafka.sh", { KAFKA_DATA: `${dir}/kafka` }], ["postgres.sh", {
+          PG_DATA: `${dir}/pg`,
+        }]] as const
+      ) {
+        await new Deno.Command("bash", { args: [`scripts/${script}`, "stop"], cwd: ROOT, env, stderr: "null" })
+          .output();
+      }
+      await new Deno.Command("rm", { args: ["-rf", dir] }).output();
+    }
+  }, 300_000);
+}
