@@ -1,7 +1,7 @@
 #!/usr/bin/env -S deno run --allow-read=README.md,docs/operations.md --allow-write=README.md,docs/operations.md
 /**
  * Regenerates the configuration tables of the README and of docs/operations.md (the security
- * settings) from the option definitions in lib/config/, between `<!-- BEGIN config:NAME -->` and
+ * settings and `deno task dev`'s) from the option definitions in lib/config/, between `<!-- BEGIN config:NAME -->` and
  * `<!-- END config:NAME -->` markers. `deno task docs` rewrites them; the test suite fails when
  * they are out of date.
  *
@@ -9,6 +9,7 @@
  */
 import { consumerOptions, markdownTable, type OptionTable, producerOptions } from "../lib/config/mod.ts";
 import { databaseSecurityOptions, kafkaSecurityOptions } from "../lib/config/security.ts";
+import { devOptions } from "./dev/options.ts";
 
 /** The settings both programs share (the same definitions), and each one's own. */
 const shared: OptionTable = Object.fromEntries(
@@ -37,6 +38,7 @@ export const TABLES: Record<string, Record<string, OptionTable>> = {
   "docs/operations.md": {
     "kafka-security": only(shared, security),
     "database-security": only(consumerOptions, security),
+    dev: devOptions,
   },
 };
 

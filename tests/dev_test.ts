@@ -168,3 +168,156 @@ for (const [how, stop] of STOPS) {
     }
   }, 300_000);
 }
+
+/** A PATH folder holding only what dev needs besides the tools under test (and, if asked, a docker whose engine is silent). */
+async function toolsOnly(docker: "none" | "silent"): Promise<string> {
+  const script = [
+    "d=$(mktemp -d -t heartbeat-dev-path-XXXXXX)",
+    `for t in bash ps setsid sha256sum cut cat; do ln -s "$(command -v $t)" "$d/$t"; done`,
+    `ln -s "${Deno.execPath()}" "$d/deno"`,
+    docker === "silent"
+      ? `printf '#!/usr/bin/bash\\necho "Cannot connect to the Docker daemon" >&2; exit 1\\n' >"$d/docker" && chmod +x "$d/docker"`
+      : "true",
+    'echo "$d"',
+  ].join(" && ");
+  const out = await new Deno.Command("bash", { args: ["-c", script], stdout: "piped" }).output();
+  assert.ok(out.success);
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+Deno.test("deno task dev stops at start with one line naming what to install or set", async (t) => {
+  const cases: [string, "none" | "silent", string[], number, RegExp][] = [
+    [
+      "neither Docker nor Java and Maven",
+      "none",
+      [],
+      1,
+      /^error: deno task dev needs a Docker engine, or Java 17\+ and Maven to run Kafka on this machine: no Docker, and Java 17\+ and Maven not found \(install Docker, or e\.g\. apt-get install openjdk-17-jre-headless maven\)$/,
+    ],
+    [
+      "a docker command whose engine does not answer, and no Java",
+      "silent",
+      [],
+      1,
+      /^error: .*: docker is installed but its engine does not answer, and Java 17\+ and Maven not found \(install Docker/,
+    ],
+    [
+      "--infra docker without docker",
+      "none",
+      ["--infra", "docker"],
+      1,
+      /^error: --infra docker: no docker command on the PATH/,
+    ],
+    [
+      "--infra docker with a silent engine",
+      "silent",
+      ["--infra", "docker"],
+      1,
+      /^error: --infra docker: docker is installed but its engine does not answer \(`docker info` failed\): start it$/,
+    ],
+    ["a bad flag", "none", ["--rate", "0"], 2, /^error: Invalid --rate: expected a number above 0, got "0"$/],
+    [
+      "a bad env value",
+      "none",
+      [],
+      2,
+      /^error: Invalid HEARTBEAT_DEV_INFRA \(environment\): expected auto, docker or local/,
+    ],
+  ];
+  for (const [name, docker, args, code, line] of cases) {
+    await t.step(name, async () => {
+      const path = await toolsOnly(docker);
+      try {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["task", "dev", ...args],
+          cwd: ROOT,
+          env: {
+            PATH: path,
+            KAFKA_HOME: `${path}/no-jar-cache`,
+            KAFKA_PORT: String(PORTS.kafka),
+            PG_PORT: String(PORTS.postgres),
+            ...(name === "a bad env value" ? { HEARTBEAT_DEV_INFRA: "podman" } : {}),
+          },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+        const lines = text.split("\n").filter((l) => l !== "" && !/^\S*Task\S* /.test(l));
+        assert.equal(out.code, code, text);
+        assert.equal(lines.length, 1, text);
+        assert.match(lines[0]!, line);
+      } finally {
+        await new Deno.Command("rm", { args: ["-rf", path] }).output();
+      }
+    });
+  }
+});
+
+integrationTest(
+  "deno task dev with a Docker engine starts the compose stack and stops only the services it started",
+  async () => {
+    // No Docker engine runs on this project's machines: a stand-in docker command answers `info`,
+    // says postgres already runs, records every call, and the real Kafka and PostgreSQL of the
+    // other tests stand in for the stack's (the compose file publishes the same addresses).
+    const made = await new Deno.Command("bash", {
+      args: ["-c", 'd=$(mktemp -d -t heartbeat-dev-docker-XXXXXX) && echo "$d"'],
+      stdout: "piped",
+    }).output();
+    const dir = new TextDecoder().decode(made.stdout).trim();
+    const stub = [
+      "#!/usr/bin/env bash",
+      `echo "$*" >>"${dir}/calls"`,
+      'case "$*" in',
+      "  'info --format {{.ServerVersion}}') echo 28.2.2 ;;",
+      "  'compose ps --services --status running') echo postgres ;;",
+      "  'compose ps --services') printf 'kafka\\npostgres\\ngrafana\\n' ;;",
+      "esac",
+    ].join("\n");
+    await new Deno.Command("bash", {
+      args: ["-c", `cat >"${dir}/docker" <<'STUB'\n${stub}\nSTUB\nchmod +x "${dir}/docker"`],
+    }).output();
+    const child = new Deno.Command("setsid", {
+      args: [Deno.execPath(), "task", "dev", "--infra", "docker", "--status-every", "2s"],
+      cwd: ROOT,
+      env: {
+        PATH: `${dir}:${Deno.env.get("PATH")}`,
+        HEARTBEAT_CONSUMER_METRICS_PORT: String(PORTS.consumer),
+        HEARTBEAT_PRODUCER_METRICS_PORT: String(PORTS.producer),
+      },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let output = "";
+    const pump = (s: ReadableStream<Uint8Array>) =>
+      s.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: (c) => void (output += c) }));
+    const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+    let exited = false;
+    const status = child.status.finally(() => (exited = true));
+    try {
+      await waitUntil("a status line after the first stored reading", () => {
+        assert.ok(!exited, `dev exited early:\n${output}`);
+        return Promise.resolve(/first reading stored[\s\S]*stored \d+\.\d\/s \(\d+\)/.test(output));
+      }, 120_000);
+      assert.match(output, /dashboard +http:\/\/127\.0\.0\.1:3000/);
+      assert.match(output, /readings +psql postgres:\/\/postgres@127\.0\.0\.1:5432\/heartbeat/);
+      await new Deno.Command("kill", { args: ["-s", "INT", "--", `-${child.pid}`] }).output();
+      assert.equal((await status).code, 0, output);
+      await pumps;
+      const calls = (await Deno.readTextFile(`${dir}/calls`)).trim().split("\n");
+      assert.deepEqual(calls, [
+        "info --format {{.ServerVersion}}",
+        "compose ps --services --status running",
+        "compose up -d --wait",
+        "compose ps --services",
+        "compose stop kafka grafana",
+      ]);
+      assert.match(output, /stopped the consumer and the producer and the compose services kafka, grafana/);
+    } finally {
+      if (!exited) await new Deno.Command("kill", { args: ["-s", "KILL", "--", `-${child.pid}`] }).output();
+      await status;
+      await new Deno.Command("rm", { args: ["-rf", dir] }).output();
+    }
+  },
+  180_000,
+);

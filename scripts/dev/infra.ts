@@ -1,7 +1,7 @@
 /**
- * Kafka and PostgreSQL for `deno task dev`: what already answers is used as it is; otherwise the
- * compose stack when a Docker engine answers, or the local scripts (scripts/kafka.sh, jars via
- * Maven; scripts/postgres.sh, a throw-away cluster). Each thing started is returned as a
+ * Kafka and PostgreSQL for `deno task dev`: what already answers is used as it is; when neither
+ * does, the compose stack if a Docker engine answers; otherwise what is missing is started by the
+ * local scripts (scripts/kafka.sh, jars via Maven; scripts/postgres.sh, a throw-away cluster). Each thing started is returned as a
  * {@link Started} record, which is all that is needed to stop it again, also from another process
  * (`deno task dev:down`).
  *
@@ -109,7 +109,9 @@ export async function startInfra(options: InfraOptions): Promise<Infra> {
   const have = { kafka: await answers(options.kafkaPort), postgres: await answers(options.postgresPort) };
   let mode: Infra["mode"] = options.infra === "docker" ? "docker" : "local";
   let docker: "answers" | "silent" | "absent" | undefined;
-  if (options.infra !== "local" && !(have.kafka && have.postgres)) {
+  // auto: the compose stack only when neither answers (it publishes both ports); otherwise what is
+  // missing is started here
+  if (options.infra === "docker" || (options.infra === "auto" && !have.kafka && !have.postgres)) {
     docker = await dockerEngine(root);
     if (docker === "answers") mode = "docker";
     else if (options.infra === "docker") {
