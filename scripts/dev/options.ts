@@ -23,7 +23,8 @@ export const devOptions = {
   infra: {
     flag: "infra",
     env: "HEARTBEAT_DEV_INFRA",
-    help: "Where Kafka and PostgreSQL come from: auto (what answers; else compose when Docker's engine answers; else local), docker, or local",
+    help:
+      "Where Kafka and PostgreSQL come from: auto (what answers; else compose when Docker's engine answers; else local), docker, or local",
     default: "auto",
     schema: z.enum(["auto", "docker", "local"], { message: "expected auto, docker or local" }),
   },
