@@ -223,10 +223,20 @@ Deno.test("deno task dev stops at start with one line naming what to install or 
       2,
       /^error: Invalid HEARTBEAT_DEV_INFRA \(environment\): expected auto, docker or local/,
     ],
+    [
+      "the consumer's metrics port in use",
+      "none",
+      [],
+      1,
+      /^error: 127\.0\.0\.1:19464 \(the consumer's metrics port\) is in use: stop what listens there, or give --consumer-metrics-port another port$/,
+    ],
   ];
   for (const [name, docker, args, code, line] of cases) {
     await t.step(name, async () => {
       const path = await toolsOnly(docker);
+      using _listener = name.includes("port in use")
+        ? Deno.listen({ hostname: "127.0.0.1", port: PORTS.consumer })
+        : undefined;
       try {
         const out = await new Deno.Command(Deno.execPath(), {
           args: ["task", "dev", ...args],
@@ -236,6 +246,8 @@ Deno.test("deno task dev stops at start with one line naming what to install or 
             KAFKA_HOME: `${path}/no-jar-cache`,
             KAFKA_PORT: String(PORTS.kafka),
             PG_PORT: String(PORTS.postgres),
+            HEARTBEAT_CONSUMER_METRICS_PORT: String(PORTS.consumer),
+            HEARTBEAT_PRODUCER_METRICS_PORT: String(PORTS.producer),
             ...(name === "a bad env value" ? { HEARTBEAT_DEV_INFRA: "podman" } : {}),
           },
           stdout: "piped",

@@ -12,7 +12,7 @@
 import type { ConfigOf } from "../../lib/config/mod.ts";
 import { consumerOptions, migrateOptions } from "../../lib/config/mod.ts";
 import { type Running, startProgram } from "./children.ts";
-import { type Infra, InfraError, onPath, seconds, startInfra, stopStarted } from "./infra.ts";
+import { answers, type Infra, InfraError, onPath, seconds, startInfra, stopStarted } from "./infra.ts";
 import type { devOptions } from "./options.ts";
 import { isOurs, terminate } from "./processes.ts";
 import { ANSI, clock, NAME_WIDTH, type Paint, PLAIN } from "./render.ts";
@@ -97,6 +97,21 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
     }
     say(`a previous dev run (pid ${previous.pid}) ended without stopping what it started: stopping that first`);
     await cleanUp(previous, root, say);
+  }
+
+  // a port in use would let dev read another process's /readyz and /metrics as the programs'
+  for (
+    const [port, whose, flag] of [
+      [config.consumerMetricsPort, "the consumer's metrics port", "--consumer-metrics-port"],
+      [config.producerMetricsPort, "the producer's metrics port", "--producer-metrics-port"],
+    ] as const
+  ) {
+    if (await answers(port)) {
+      console.error(
+        `error: 127.0.0.1:${port} (${whose}) is in use: stop what listens there, or give ${flag} another port`,
+      );
+      return 1;
+    }
   }
 
   let stopRequested = false, forced = false;
@@ -245,6 +260,7 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
     }
     return code;
   } finally {
+    stopBegan ??= performance.now();
     const ran = programs.length > 0 || infra.started.length > 0;
     const names = new Set(programs.map((p) => `the ${p.name}`));
     await stopAll(programs, infra, root, say);
@@ -254,7 +270,7 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
       const what = [names.size === 0 ? "" : [...names].join(" and "), ...infra.started.map(describe)]
         .filter((w) => w !== "");
       const list = what.length > 1 ? `${what.slice(0, -1).join(", ")} and ${what.at(-1)}` : what[0] ?? "nothing";
-      say(`stopped ${list} in ${seconds(stopBegan ?? performance.now())}`);
+      say(`stopped ${list} in ${seconds(stopBegan)}`);
     }
   }
 }
