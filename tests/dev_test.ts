@@ -215,6 +215,13 @@ Deno.test("deno task dev stops at start with one line naming what to install or 
       1,
       /^error: --infra docker: docker is installed but its engine does not answer \(`docker info` failed\): start it$/,
     ],
+    [
+      "--infra local without Java and Maven",
+      "silent",
+      ["--infra", "local"],
+      1,
+      /^error: deno task dev needs Java 17\+ and Maven to run Kafka on this machine \(nothing answers on 127\.0\.0\.1:19292; --infra local\): Java 17\+ and Maven not found \(e\.g\. apt-get install openjdk-17-jre-headless maven\)$/,
+    ],
     ["a bad flag", "none", ["--rate", "0"], 2, /^error: Invalid --rate: expected a number above 0, got "0"$/],
     [
       "a bad env value",

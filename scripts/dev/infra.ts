@@ -143,14 +143,22 @@ export async function startInfra(options: InfraOptions): Promise<Infra> {
     if (have.kafka) {
       say(`Kafka answers on 127.0.0.1:${options.kafkaPort}: using it (dev will not stop it)`);
     } else {
-      const why = docker === "silent" ? "docker is installed but its engine does not answer" : "no Docker";
+      const why = docker === "silent"
+        ? "docker is installed but its engine does not answer"
+        : docker === "absent"
+        ? "no Docker"
+        : `nothing answers on 127.0.0.1:${options.kafkaPort}`;
       const java = await onPath("java", root);
       const maven = await onPath("mvn", root) ||
         (await bash("scripts/kafka.sh cached", { root, env: options.scriptEnv, capture: true })).success;
       if (!java || !maven) {
         const missing = [java ? "" : "Java 17+", maven ? "" : "Maven"].filter((s) => s !== "").join(" and ");
         throw new InfraError(
-          `deno task dev needs a Docker engine, or Java 17+ and Maven to run Kafka on this machine: ${why}, and ${missing} not found (install Docker, or e.g. apt-get install openjdk-17-jre-headless maven)`,
+          docker === undefined
+            ? `deno task dev needs Java 17+ and Maven to run Kafka on this machine (${why}; ${
+              options.infra === "local" ? "--infra local" : "PostgreSQL answers, so not the compose stack"
+            }): ${missing} not found (e.g. apt-get install openjdk-17-jre-headless maven)`
+            : `deno task dev needs a Docker engine, or Java 17+ and Maven to run Kafka on this machine: ${why}, and ${missing} not found (install Docker, or e.g. apt-get install openjdk-17-jre-headless maven)`,
         );
       }
       say(`${why}: starting Kafka on 127.0.0.1:${options.kafkaPort} with scripts/kafka.sh`);
