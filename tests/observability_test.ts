@@ -114,10 +114,12 @@ integrationTest(
       const producer = await spawnTask("producer", producerArgs(topic.name, runFrom(first)));
       assert.equal((await producer.status).code, 0, producer.stderr());
       const truth = expected(first);
-      await waitUntil(
-        "/metrics to count every message",
-        async () => (await scrape(CONSUMER_PORT)).get("heartbeat_consumer_messages_consumed_total") === RUN.count,
-      ).catch((e) => assert.fail(`${e.message}\n${why()}`));
+      // the lag gauge is set once the batch's offsets are committed, a moment after the batch counted
+      await waitUntil("/metrics to count every message and report lag", async () => {
+        const now = await scrape(CONSUMER_PORT);
+        return now.get("heartbeat_consumer_messages_consumed_total") === RUN.count &&
+          [...now.keys()].some((k) => k.startsWith("heartbeat_consumer_lag_messages{partition="));
+      }).catch((e) => assert.fail(`${e.message}\n${why()}`));
       let m = await scrape(CONSUMER_PORT);
       assert.equal(m.get("heartbeat_consumer_readings_stored_total"), truth.valid);
       assert.equal((await db.counts()).readings, truth.valid, "the database agrees");
