@@ -57,7 +57,12 @@ type DevConfig = ConfigOf<typeof devOptions>;
 
 /** Console output of dev's own. */
 function console_(paint: Paint) {
-  const print = (line: string) => console.log(line);
+  // a closed terminal must not stop dev halfway through stopping the rest
+  const print = (line: string) => {
+    try {
+      console.log(line);
+    } catch { /* the terminal is gone */ }
+  };
   const say = (text: string) => print(`${clock()} ${paint.name("dev".padEnd(NAME_WIDTH), 4)} ${text}`);
   return { print, say };
 }
@@ -134,7 +139,8 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
     say(`${name}: stopping the producer, then the consumer, then what dev started`);
     wake();
   };
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((s) => [s, onSignal(s)] as const);
+  // SIGHUP: the terminal closed; everything is stopped as for a Ctrl-C
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
 
   let infra: Infra = { mode: "local", started: [] };
