@@ -54,6 +54,9 @@ export async function testDatabase(): Promise<TestDatabase> {
     await repository.applySchema(await Deno.readTextFile(new URL(`../../sql/${file}`, import.meta.url)));
   }
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  // pool.end() resolves before its connections have closed, so the DROP DATABASE … WITH (FORCE) of
+  // dispose may terminate one: an idle client's error is emitted on the pool, uncaught without this
+  pool.on("error", () => {});
   const query = async <R extends object>(text: string, values: unknown[] = []) =>
     (await pool.query(text, values)).rows as R[];
   const writer = new URL(url);
