@@ -275,7 +275,7 @@ integrationTest("a database with only some of the baseline tables is refused, no
   const error = await refusal(migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS }));
   assert.equal(
     error.message,
-    "Cannot adopt the database as a baseline: it has readings but not dead_letters, alerts, readings_5s, and no schema_migrations; bring it to the baseline schema (sql/migrations/001_baseline.sql) first",
+    "Cannot adopt the database as a baseline: it has readings but not dead_letters, alerts, readings_5s, and no schema_migrations; apply sql/migrations/001_baseline.sql to it with psql (it is idempotent), then migrate again",
   );
   assert.equal(await db.migrations(), null, "nothing recorded");
 });

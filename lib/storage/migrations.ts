@@ -195,7 +195,7 @@ async function adoptBaseline(
     throw new MigrationError(
       `Cannot adopt the database as a baseline: it has ${present.join(", ")} but not ${
         missing.join(", ") || "a migration to adopt"
-      }, and no schema_migrations; bring it to the baseline schema (sql/migrations/001_baseline.sql) first`,
+      }, and no schema_migrations; apply sql/migrations/001_baseline.sql to it with psql (it is idempotent), then migrate again`,
       baseline?.file,
     );
   }
