@@ -344,6 +344,31 @@ integrationTest(
 );
 
 integrationTest(
+  "two deno task db:migrate at once on a database that does not exist yet both succeed, one creating it",
+  async () => {
+    const url = uniqueDatabaseUrl("heartbeat_migrations");
+    try {
+      const runs = await Promise.all([0, 1].map(() => spawnTask("db:migrate", [], { DATABASE_ADMIN_URL: url })));
+      const statuses = await Promise.all(runs.map((r) => r.status));
+      for (const [i, status] of statuses.entries()) assert.equal(status.code, 0, runs[i]!.stderr());
+      const logs = runs.map((r) => r.stderr()).join("\n");
+      assert.equal(logs.match(/"msg":"created the database"/g)?.length, 1, logs);
+      assert.equal(logs.match(/"msg":"applied migration 001_baseline\.sql"/g)?.length, 1, logs);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const { rows } = await client.query("SELECT version, name FROM schema_migrations");
+        assert.deepEqual(rows, [{ version: 1, name: "001_baseline.sql" }]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await dropDatabase(url);
+    }
+  },
+);
+
+integrationTest(
   "a version gap, a duplicate version or a badly named file is refused before the database is touched",
   async (t) => {
     const cases: [string, Record<string, string>, string][] = [
