@@ -183,7 +183,7 @@ async function adoptBaseline(
 ): Promise<string | null> {
   const { rows } = await client.query<{ table: string; found: boolean }>(
     `SELECT t AS table, to_regclass(format('public.%I', t)) IS NOT NULL AS found
-     FROM unnest($1::text[]) AS t`,
+     FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`,
     [["schema_migrations", ...tables]],
   );
   if (rows[0]?.found) return null;
