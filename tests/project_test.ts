@@ -53,6 +53,15 @@ Deno.test("sql/initdb.sql, which docker-compose runs, is what deno task db:bundl
   assert.equal(await Deno.readTextFile(BUNDLE), await currentBundle(), "run: deno task db:bundle");
 });
 
+Deno.test("sql/migrations/001_baseline.sql is the sql/schema.sql of before the migrations, byte for byte", async () => {
+  // databases made by that schema.sql are adopted as version 1 without running it: an edit would
+  // be recorded as applied on databases that never ran it, and refused by those that did
+  const bytes = await Deno.readFile(new URL("../sql/migrations/001_baseline.sql", import.meta.url));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  assert.equal(hex, "a8acf4579429039fe793f4922cf14d9fea636539b15a00931d803a77904262e9");
+});
+
 Deno.test("deno task dev runs db:migrate after starting the containers, before the programs", async () => {
   const tasks = JSON.parse(await read("deno.json")).tasks as Record<string, string>;
   assert.equal(tasks.dev, "deno task infra:up && deno task db:migrate && deno task dev:run");
