@@ -23,7 +23,7 @@ import {
 } from "../lib/storage/mod.ts";
 import { sha256Hex } from "../lib/storage/migration_files.ts";
 import { MIGRATION_LOCK_KEY } from "../lib/storage/migrations.ts";
-import { dropDatabase, uniqueDatabaseUrl } from "./support/database.ts";
+import { dropDatabase, PG_SERVER, uniqueDatabaseUrl } from "./support/database.ts";
 import { integrationTest, spawnTask, waitUntil } from "./support/helpers.ts";
 
 const BASELINE_FILE = new URL("001_baseline.sql", SQL_MIGRATIONS);
@@ -476,6 +476,44 @@ integrationTest(
     }
   },
 );
+
+integrationTest("roles.sql racing another session over the same role is tried again, not failed", async () => {
+  await using db = await emptyDatabase();
+  // roles belong to the server: another database's db:migrate (or test) may ALTER the same role at
+  // once. Hold that row in an open transaction, let the run wait on it, then commit: the run's
+  // ALTER ROLE fails with "tuple concurrently updated", and it tries the file again
+  const other = new pg.Client({ connectionString: `${PG_SERVER}/postgres` });
+  await other.connect();
+  const log = memoryLog();
+  let run: Promise<MigrationResult> | undefined;
+  try {
+    if ((await other.query("SELECT FROM pg_roles WHERE rolname = 'grafana_reader'")).rowCount === 0) {
+      // a server that never had the roles: make them through another throw-away database
+      await using setup = await emptyDatabase();
+      await migrateDatabase(setup.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES });
+    }
+    await other.query("BEGIN");
+    await other.query("ALTER ROLE grafana_reader SET default_transaction_read_only = on");
+    run = migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES, log });
+    await waitUntil("the run to wait on the role's row", async () => {
+      const [row] = await db.rows<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE application_name = 'heartbeat-migrate' AND datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      return row?.n === 1;
+    }, 30_000);
+  } finally {
+    await other.query("COMMIT").catch(() => {});
+    await other.end();
+  }
+  const result = await run!;
+  assert.deepEqual(result.applied, ["001_baseline.sql"]);
+  assert.ok(
+    log.lines.includes("the roles file raced another session over the same roles; trying again"),
+    log.lines.join("\n"),
+  );
+  assert.ok(log.lines.includes("applied the roles and grants"));
+});
 
 integrationTest(
   "sql/initdb.sql, run by psql as docker-compose's initdb runs it, makes the database db:migrate makes",

@@ -162,14 +162,43 @@ async function migrateLocked(
       ms: Math.round(performance.now() - began),
     });
   }
-  if (roles !== null) {
-    await inTransaction(client, () => client.query(roles));
-    log?.info("applied the roles and grants");
-  }
+  if (roles !== null) await applyRoles(client, roles, log);
   const version = files.at(-1)?.version ?? 0;
   if (applied.length === 0) log?.info(`schema is up to date at version ${version}`);
   else log?.info(`applied ${applied.length} migration(s): schema is at version ${version}`);
   return { version, applied, adopted };
+}
+
+/** How often the roles file is tried when it races another session over the same roles. */
+const ROLES_ATTEMPTS = 5;
+
+/**
+ * Applies the roles file in a transaction. Roles belong to the whole server, not to the database
+ * the advisory lock is for, so a db:migrate of another database on the same server (or the tests'
+ * throw-away databases, made side by side) may update the same role at once: PostgreSQL then fails
+ * one with "tuple concurrently updated" (or a duplicate role). The file is idempotent, so that is
+ * tried again, a few times, with a short pause.
+ */
+async function applyRoles(client: pg.Client, roles: string, log: MigrateOptions["log"]): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      await inTransaction(client, () => client.query(roles));
+      log?.info("applied the roles and grants");
+      return;
+    } catch (error) {
+      if (attempt >= ROLES_ATTEMPTS || !racedOverRoles(error)) throw error;
+      log?.info("the roles file raced another session over the same roles; trying again", { attempt });
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 50));
+    }
+  }
+}
+
+/** Whether an error is another session changing the same role (or catalog row) at the same time. */
+export function racedOverRoles(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (code === "XX000") return /tuple concurrently (updated|deleted)/.test(String(message));
+  // unique_violation / duplicate_object: both created the role; serialization failure, deadlock
+  return code === "23505" || code === "42710" || code === "40001" || code === "40P01";
 }
 
 /**
