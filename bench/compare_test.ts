@@ -98,7 +98,7 @@ const dashboardReport = () => ({
   ingestCost: [
     { variant: "schema before the dashboard", readingsPerSecond: 150_000, costPercent: 0 },
     { variant: "+ readings_5s rollup trigger", readingsPerSecond: 112_000, costPercent: 25.8 },
-    { variant: "schema.sql (all of it)", readingsPerSecond: 110_000, costPercent: 27 },
+    { variant: "001_baseline.sql (all of it)", readingsPerSecond: 110_000, costPercent: 27 },
   ],
 });
 

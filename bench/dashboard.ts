@@ -4,7 +4,7 @@
  * readings, and what the dashboard's schema additions cost the consumer's writes.
  *
  * 1. **Fill** (skipped when the database exists and holds the same fill): a dedicated database
- *    `heartbeat_bench_dashboard` with `sql/schema.sql` and `sql/roles.sql`, filled in SQL
+ *    `heartbeat_bench_dashboard` with the migrations and `sql/roles.sql`, filled in SQL
  *    (`INSERT ... SELECT` over `generate_series`): 200 customers reading once a second for 14 hours
  *    (10,080,000 readings) with a daily rhythm, sensor noise, isolated outliers and about 25
  *    bradycardia/tachycardia episodes per customer (some critical, 8 still open at the end), the
@@ -35,7 +35,16 @@
 import { parseArgs } from "node:util";
 // @ts-types="@types/pg"
 import pg from "pg";
-import { ensureDatabase, quoteIdent, Repository, type StoredReading } from "../lib/storage/mod.ts";
+import {
+  ensureDatabase,
+  migrateDatabase,
+  quoteIdent,
+  readMigrations,
+  Repository,
+  SQL_MIGRATIONS,
+  SQL_ROLES,
+  type StoredReading,
+} from "../lib/storage/mod.ts";
 import { dropDatabase } from "../tests/support/database.ts";
 import type { Category } from "../lib/domain/heart_rate.ts";
 import { dashboardQueries, type DashboardQuery, expandQuery, loadDashboard } from "../tests/support/grafana/queries.ts";
@@ -45,8 +54,8 @@ import { printComparison } from "./compare_cli.ts";
 const SERVER = "postgres://postgres@127.0.0.1:5432";
 const READER = "postgres://grafana_reader:grafana_reader@127.0.0.1:5432";
 const DATABASE = "heartbeat_bench_dashboard";
-const SCHEMA_URL = new URL("../sql/schema.sql", import.meta.url);
-const ROLES_URL = new URL("../sql/roles.sql", import.meta.url);
+/** The schema the ingest-cost variants cut up: the baseline (the schema.sql of before the migrations). */
+const BASELINE_URL = new URL("001_baseline.sql", SQL_MIGRATIONS);
 const RESULTS_URL = new URL("./results/dashboard-latest.json", import.meta.url);
 /** The fill is fixed, so that runs compare: the data ends here. */
 const DATA_END = "2026-11-25T12:00:00Z";
@@ -108,7 +117,7 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 
 /** What the database was filled with: a different fill is refilled. */
 interface FillInfo {
-  /** SHA-256 of sql/schema.sql and sql/roles.sql without comments: another schema is refilled. */
+  /** SHA-256 of the migrations and sql/roles.sql without comments: another schema is refilled. */
   schema: string;
   customers: number;
   hours: number;
@@ -229,7 +238,8 @@ async function readFillInfo(url: string): Promise<FillInfo | null> {
 
 /** A fingerprint of the schema the database is filled with (whole-line comments left out). */
 async function schemaFingerprint(): Promise<string> {
-  const text = ((await Deno.readTextFile(SCHEMA_URL)) + (await Deno.readTextFile(ROLES_URL)))
+  const migrations = (await readMigrations(SQL_MIGRATIONS)).map((m) => m.sql).join("\n");
+  const text = (migrations + (await Deno.readTextFile(SQL_ROLES)))
     .split("\n").filter((line) => !/^\s*--/.test(line)).join("\n");
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -253,8 +263,8 @@ async function fill(): Promise<FillInfo> {
   await ensureDatabase(url);
   const seconds = hours * 3600;
   console.log(`filling ${DATABASE}: ${customers} customers x ${hours} h = ${num(customers * seconds)} readings ...`);
+  await migrateDatabase(url, {}, { migrations: SQL_MIGRATIONS });
   await withClient(url, async (client) => {
-    await client.query(await Deno.readTextFile(SCHEMA_URL));
     await client.query("CREATE TABLE bench_fill (complete boolean NOT NULL, info jsonb NOT NULL)");
     // the primary key, BRIN and partial indexes are built once at the end (faster than row by row);
     // the rollup trigger stays, so readings_5s is filled as the consumer's inserts fill it
@@ -286,7 +296,7 @@ async function fill(): Promise<FillInfo> {
           : `ALTER TABLE readings ADD CONSTRAINT ${quoteIdent(index.constraint)} ${index.def}`,
       );
     }
-    await client.query(await Deno.readTextFile(ROLES_URL));
+    await client.query(await Deno.readTextFile(SQL_ROLES));
     await client.query("VACUUM ANALYZE");
   });
   const info = await withClient(url, async (client) => {
@@ -402,13 +412,13 @@ async function timeQuery(
 
 /** The schema variants: before the dashboard's additions, with each, with all. */
 async function schemaVariants(): Promise<Record<string, string>> {
-  const full = await Deno.readTextFile(SCHEMA_URL);
+  const full = await Deno.readTextFile(BASELINE_URL);
   const marker = full.indexOf("-- For the Grafana dashboard");
-  if (marker < 0) throw new Error("sql/schema.sql has no '-- For the Grafana dashboard' section");
+  if (marker < 0) throw new Error("001_baseline.sql has no '-- For the Grafana dashboard' section");
   const base = full.slice(0, full.lastIndexOf("\n", marker));
   const statement = (re: RegExp) => {
     const found = re.exec(full)?.[0];
-    if (found === undefined) throw new Error(`sql/schema.sql has no statement matching ${re}`);
+    if (found === undefined) throw new Error(`001_baseline.sql has no statement matching ${re}`);
     return found;
   };
   const anomalous = statement(/CREATE INDEX IF NOT EXISTS readings_anomalous_idx[^;]*;/);
@@ -417,7 +427,7 @@ async function schemaVariants(): Promise<Record<string, string>> {
     "schema before the dashboard": base,
     "+ readings_anomalous_idx": `${base}\n${anomalous}`,
     "+ readings_5s rollup trigger": `${base}\n${rollup}`,
-    "schema.sql (all of it)": full,
+    "001_baseline.sql (all of it)": full,
   };
 }
 

@@ -1,10 +1,10 @@
 /**
- * PostgreSQL side of the benchmark: a fresh database holding `sql/schema.sql` per measurement
+ * PostgreSQL side of the benchmark: a fresh database holding the migrations of `sql/migrations/` per measurement
  * (dropped afterwards), the COPY ceiling, the reference's one-INSERT-per-message baselines, row
  * counts, and the end-to-end latency percentiles computed in SQL.
  *
  * Requires `--allow-net=127.0.0.1:5432` (and the secured servers' 127.0.0.1:5433 for the TLS sink) and
- * `--allow-read` of `sql/schema.sql`.
+ * `--allow-read` of `sql/migrations/`.
  *
  * @module
  */
@@ -14,7 +14,7 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { once } from "node:events";
 import type { Buffer } from "node:buffer";
-import { ensureDatabase } from "../lib/storage/mod.ts";
+import { ensureDatabase, migrateDatabase, SQL_MIGRATIONS } from "../lib/storage/mod.ts";
 import { dropDatabase } from "../tests/support/database.ts";
 import { DEAD_LETTER_COLUMNS, type ReadingColumns, type SampleReading } from "./rows.ts";
 
@@ -32,11 +32,10 @@ export interface BenchDatabase extends AsyncDisposable {
   name: string;
 }
 
-const SCHEMA_URL = new URL("../sql/schema.sql", import.meta.url);
-
 /**
- * Creates a fresh database named `wanted` (cut to PostgreSQL's 63 bytes) on `server` and applies
- * `sql/schema.sql` (tables, primary keys and indexes, exactly as the pipeline runs with).
+ * Creates a fresh database named `wanted` (cut to PostgreSQL's 63 bytes) on `server` and brings it
+ * to the newest migration (tables, primary keys and indexes, exactly as the pipeline runs with),
+ * through the runner `deno task db:migrate` uses.
  */
 export async function freshDatabase(server: string, wanted: string): Promise<BenchDatabase> {
   // PostgreSQL cuts names at 63 bytes: cut them here, so that the name used is the name reported
@@ -44,13 +43,7 @@ export async function freshDatabase(server: string, wanted: string): Promise<Ben
   const url = `${server}/${name}`;
   await dropDatabase(url);
   await ensureDatabase(url);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(await Deno.readTextFile(SCHEMA_URL));
-  } finally {
-    await client.end();
-  }
+  await migrateDatabase(url, {}, { migrations: SQL_MIGRATIONS });
   return {
     url,
     name,

@@ -2,8 +2,8 @@
 /**
  * Ways of writing a batch of readings, side by side, on the real PostgreSQL: the evidence behind
  * the proposed changes in docs/performance.md. Each variant writes the same valid readings (the
- * simulator's, validated by the consumer's validator) into a fresh database holding
- * `sql/schema.sql`, one transaction per batch, and the client's encoding is timed with it:
+ * simulator's, validated by the consumer's validator) into a fresh database holding the
+ * migrations, one transaction per batch, and the client's encoding is timed with it:
  *
  * - `repository`: the pipeline's own `Repository.writeBatch` (today: `INSERT ... SELECT FROM
  *   unnest($1::text[], ...) ON CONFLICT DO NOTHING`, one named statement, the arrays sent in

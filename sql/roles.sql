@@ -1,8 +1,9 @@
 -- grafana_reader: the read-only role the Grafana dashboard connects as.
 --
--- Applied by docker-compose after schema.sql (mounted as /docker-entrypoint-initdb.d/02-roles.sql,
--- so only when the volume is first created). On an existing database, as a superuser and after
--- sql/schema.sql:
+-- Applied by `deno task db:migrate` after the migrations (sql/migrations/), on every run, so the
+-- grants cover the tables every migration made; and by docker-compose after sql/initdb.sql
+-- (mounted as /docker-entrypoint-initdb.d/02-roles.sql, so only when the volume is first created).
+-- By hand, as a superuser and after the migrations:
 --
 --   psql -h 127.0.0.1 -U postgres -d heartbeat -v ON_ERROR_STOP=1 -f sql/roles.sql
 --
@@ -35,14 +36,15 @@ END
 $$;
 GRANT USAGE ON SCHEMA public TO grafana_reader;
 
--- Read the pipeline's tables (readings_5s: the dashboard's rollup), and nothing else: no INSERT,
+-- Read every table of the pipeline (readings, dead_letters, alerts, readings_5s: the dashboard's
+-- rollup; schema_migrations; whatever a later migration adds), and nothing else: no INSERT,
 -- UPDATE, DELETE or TRUNCATE. The functions the dashboard calls (ingest_delay_quantile) are
 -- executable by everyone, as PostgreSQL's functions are by default.
-GRANT SELECT ON TABLE readings, dead_letters, alerts, readings_5s TO grafana_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO grafana_reader;
 
 -- Tables created later in public are readable too. Default privileges belong to the role that
--- creates the tables: the owner of readings (who ran schema.sql / db:migrate), and the role
--- running this script.
+-- creates the tables: the owner of readings (who ran db:migrate), and the role running this
+-- script.
 DO $$
 DECLARE
   creator text;
@@ -63,6 +65,7 @@ $$;
 -- heartbeat_writer: the role the consumer connects as. It reads and inserts readings and dead
 -- letters, and upserts alerts (and the rollup its trigger maintains); it cannot delete, truncate,
 -- or change the schema (it owns no table, and PostgreSQL 15 gives PUBLIC no CREATE on public).
+-- A migration that adds a table the consumer writes adds its grant here.
 -- CHANGE THE PASSWORD outside a laptop: ALTER ROLE heartbeat_writer PASSWORD '...'; and set the
 -- consumer's DATABASE_URL to match.
 DO $$

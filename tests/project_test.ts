@@ -1,8 +1,9 @@
 /**
  * Checks that hold the project together: the README's tables match the code, the permissions of
  * the launcher tasks, the shebangs and the compiled binaries all come from one derivation
- * (scripts/programs.ts), and both CIs (.ci/run and the GitHub workflow) run the same commands,
- * the README's test command among them.
+ * (scripts/programs.ts), both CIs (.ci/run and the GitHub workflow) run the same commands,
+ * the README's test command among them, and docker-compose's sql/initdb.sql is the migrations'
+ * current bundle.
  */
 import assert from "node:assert/strict";
 import { envNames } from "../lib/config/mod.ts";
@@ -13,6 +14,7 @@ import { BINARIES, compileArgs } from "../scripts/compile.ts";
 import { PROGRAMS, runArgs, runFlags } from "../scripts/programs.ts";
 import { compileTasks, devTasks, launcherTask, shebang } from "../scripts/sync_permissions.ts";
 import { taskWords } from "./support/tasks.ts";
+import { BUNDLE, currentBundle } from "../scripts/bundle_migrations.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
 
@@ -45,6 +47,24 @@ Deno.test("the configuration tables of the README and docs/operations.md are gen
       assert.equal(normalizeTables(renderTables(file, text)), normalizeTables(text), "run: deno task docs");
     });
   }
+});
+
+Deno.test("sql/initdb.sql, which docker-compose runs, is what deno task db:bundle makes of sql/migrations/", async () => {
+  assert.equal(await Deno.readTextFile(BUNDLE), await currentBundle(), "run: deno task db:bundle");
+});
+
+Deno.test("sql/migrations/001_baseline.sql is the sql/schema.sql of before the migrations, byte for byte", async () => {
+  // databases made by that schema.sql are adopted as version 1 without running it: an edit would
+  // be recorded as applied on databases that never ran it, and refused by those that did
+  const bytes = await Deno.readFile(new URL("../sql/migrations/001_baseline.sql", import.meta.url));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  assert.equal(hex, "a8acf4579429039fe793f4922cf14d9fea636539b15a00931d803a77904262e9");
+});
+
+Deno.test("deno task dev runs db:migrate after starting the containers, before the programs", async () => {
+  const tasks = JSON.parse(await read("deno.json")).tasks as Record<string, string>;
+  assert.equal(tasks.dev, "deno task infra:up && deno task db:migrate && deno task dev:run");
 });
 
 Deno.test("README rule table documents every reason code", async () => {

@@ -73,7 +73,7 @@ export const USAGE = {
   consumer:
     "usage: deno task consumer [options]\n\nValidates heart-rate readings from Kafka and stores them in PostgreSQL.",
   migrate:
-    "usage: deno task db:migrate [--admin-url URL]\n\nCreates the database and applies sql/schema.sql and sql/roles.sql.",
+    "usage: deno task db:migrate [--admin-url URL]\n\nCreates the database when missing, applies the migrations of sql/migrations/ it has not\napplied yet, in order, then sql/roles.sql.",
 } as const;
 
 /** The producer's (simulator's) settings. */

@@ -43,8 +43,10 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * Creates a database if it does not exist, connecting to the server's `postgres` database.
- * Needs a role allowed to CREATE DATABASE; used by `deno task db:migrate` and the tests.
+ * Creates a database if it does not exist, connecting to the server's `postgres` database, and
+ * says whether it did. Two calls at once for the same name both succeed: the one whose CREATE
+ * DATABASE lost the race returns false. Needs a role allowed to CREATE DATABASE; used by
+ * `deno task db:migrate` and the tests.
  */
 export async function ensureDatabase(url: string, connection: Connection = {}): Promise<boolean> {
   const target = new URL(url);
@@ -61,7 +63,15 @@ export async function ensureDatabase(url: string, connection: Connection = {}): 
   try {
     const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
     if ((found.rowCount ?? 0) > 0) return false;
-    await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    try {
+      await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    } catch (error) {
+      // another session created it since the SELECT: 42P04 duplicate_database, or 23505 when both
+      // inserted into pg_database at once
+      const code = (error as { code?: unknown }).code;
+      if (code === "42P04" || code === "23505") return false;
+      throw error;
+    }
     return true;
   } finally {
     await client.end();

@@ -1,6 +1,7 @@
 /**
- * Throw-away databases for the integration tests and the benchmark: a fresh database with the
- * schema and roles, a pool of its own for the checks a test makes, and a drop on dispose.
+ * Throw-away databases for the integration tests and the benchmark: a fresh database brought to
+ * the newest migration by the runner `deno task db:migrate` uses (lib/storage/migrations.ts), with
+ * the roles, a pool of its own for the checks a test makes, and a drop on dispose.
  *
  * Requires `--allow-net=127.0.0.1:5432` and `--allow-read` of sql/.
  *
@@ -10,6 +11,7 @@
 import pg from "pg";
 import { Repository } from "../../lib/storage/repository.ts";
 import { ensureDatabase, quoteIdent } from "../../lib/storage/schema.ts";
+import { migrateDatabase, SQL_MIGRATIONS, SQL_ROLES } from "../../lib/storage/migrations.ts";
 
 /** PostgreSQL server URL (without database) the tests use. */
 export const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
@@ -45,15 +47,21 @@ export interface TestDatabase extends AsyncDisposable {
   counts(): Promise<{ readings: number; deadLetters: number }>;
 }
 
-/** Creates a fresh database with `sql/schema.sql` and `sql/roles.sql` applied. */
+/** A unique name for a throw-away database: `heartbeat_test_<time>_<random>`. */
+export function uniqueDatabaseUrl(prefix = "heartbeat_test"): string {
+  return `${PG_SERVER}/${prefix}_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Creates a fresh database with the migrations of `sql/migrations/` and `sql/roles.sql` applied. */
 export async function testDatabase(): Promise<TestDatabase> {
-  const url = `${PG_SERVER}/heartbeat_test_${Date.now().toString(36)}_${crypto.randomUUID().slice(0, 8)}`;
+  const url = uniqueDatabaseUrl();
   await ensureDatabase(url);
+  await migrateDatabase(url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES });
   const repository = Repository.connect(url, { poolSize: 4 });
-  for (const file of ["schema.sql", "roles.sql"]) {
-    await repository.applySchema(await Deno.readTextFile(new URL(`../../sql/${file}`, import.meta.url)));
-  }
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  // pool.end() resolves before its connections have closed, so the DROP DATABASE … WITH (FORCE) of
+  // dispose may terminate one: an idle client's error is emitted on the pool, uncaught without this
+  pool.on("error", () => {});
   const query = async <R extends object>(text: string, values: unknown[] = []) =>
     (await pool.query(text, values)).rows as R[];
   const writer = new URL(url);

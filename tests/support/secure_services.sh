@@ -158,7 +158,7 @@ HBA
   local psql=(as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$pg/sock" -p "$PG_PORT" -U postgres)
   {
     "${psql[@]}" -d postgres -c "CREATE DATABASE heartbeat" &&
-      "${psql[@]}" -d heartbeat -f - <"$ROOT/sql/schema.sql" &&
+      "${psql[@]}" -d heartbeat -f - <"$ROOT/sql/initdb.sql" &&
       "${psql[@]}" -d heartbeat -f - <"$ROOT/sql/roles.sql" &&
       "${psql[@]}" -d heartbeat -v "pw=$WRITER_PASSWORD" -f - <<<"ALTER ROLE heartbeat_writer PASSWORD :'pw';"
   } >"$pg/setup.log" 2>&1 || { log "error: creating the heartbeat database failed"; tail_of "$pg/setup.log"; exit 1; }

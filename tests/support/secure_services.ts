@@ -9,8 +9,9 @@
  *   the main one: PLAINTEXT on 127.0.0.1:19092, SSL with client certificates required on
  *   127.0.0.1:19093, SASL_SSL with SCRAM-SHA-512 on 127.0.0.1:19094, its controller on 19095;
  * - a PostgreSQL 15 cluster on 127.0.0.1:5433 accepting only `hostssl … scram-sha-256` (a
- *   connection without TLS is refused), holding a `heartbeat` database with `sql/schema.sql` and
- *   `sql/roles.sql` and a generated password for `heartbeat_writer`;
+ *   connection without TLS is refused), holding a `heartbeat` database made as docker-compose makes
+ *   it (`sql/initdb.sql`: every migration, recorded; then `sql/roles.sql`) and a generated password
+ *   for `heartbeat_writer`;
  * - a copy of that cluster (no `heartbeat` database) on 127.0.0.1:5434 serving the `other.example`
  *   certificate: verify-full with `servername: "localhost"` must fail there, and succeed with
  *   `servername: "other.example"`.
