@@ -62,11 +62,6 @@ Deno.test("sql/migrations/001_baseline.sql is the sql/schema.sql of before the m
   assert.equal(hex, "a8acf4579429039fe793f4922cf14d9fea636539b15a00931d803a77904262e9");
 });
 
-Deno.test("deno task dev runs db:migrate after starting the containers, before the programs", async () => {
-  const tasks = JSON.parse(await read("deno.json")).tasks as Record<string, string>;
-  assert.equal(tasks.dev, "deno task infra:up && deno task db:migrate && deno task dev:run");
-});
-
 Deno.test("README rule table documents every reason code", async () => {
   const readme = await read("README.md");
   for (const code of REASON_CODES) {
