@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --v8-flags=--max-semi-space-size=8,--heap-growing-percent=30 --allow-net=127.0.0.1:5432,127.0.0.1:9092,127.0.0.1:9464 --allow-env=DATABASE_PASSFILE,DATABASE_PASSWORD,DATABASE_PASSWORD_FILE,DATABASE_SSLCERT,DATABASE_SSLKEY,DATABASE_SSLMODE,DATABASE_SSLROOTCERT,DATABASE_URL,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_CONSUMER_FETCH_BYTES,HEARTBEAT_CONSUMER_METRICS_PORT,HEARTBEAT_CONSUMER_WRITERS,HEARTBEAT_EPISODE_END_AFTER,HEARTBEAT_EPISODE_MIN_DURATION,HEARTBEAT_EPISODE_MIN_READINGS,HEARTBEAT_FAILPOINT,HEARTBEAT_FROM_BEGINNING,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_KAFKAJS_PATCHES,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_METRICS_HOST,HEARTBEAT_PARTITIONS,KAFKA_ALERTS_TOPIC,KAFKA_ALLOW_PLAINTEXT_SASL,KAFKA_BROKERS,KAFKA_GROUP_ID,KAFKA_OAUTH_TOKEN_FILE,KAFKA_SASL_MECHANISM,KAFKA_SASL_PASSWORD,KAFKA_SASL_PASSWORD_FILE,KAFKA_SASL_USERNAME,KAFKA_SECURITY_PROTOCOL,KAFKA_SESSION_TIMEOUT,KAFKA_SSL_CA_FILE,KAFKA_SSL_CERT_FILE,KAFKA_SSL_KEY_FILE,KAFKA_SSL_KEY_PASSWORD,KAFKA_SSL_KEY_PASSWORD_FILE,KAFKA_SSL_SERVERNAME,KAFKA_TOPIC,LOG_LEVEL --ignore-env
+#!/usr/bin/env -S deno run --v8-flags=--max-semi-space-size=8,--heap-growing-percent=30 --allow-net=127.0.0.1:5432,127.0.0.1:9092,127.0.0.1:9464 --allow-env=DATABASE_PASSFILE,DATABASE_PASSWORD,DATABASE_PASSWORD_FILE,DATABASE_SSLCERT,DATABASE_SSLKEY,DATABASE_SSLMODE,DATABASE_SSLROOTCERT,DATABASE_URL,HEARTBEAT_CONSUMER_BATCH_SIZE,HEARTBEAT_CONSUMER_BATCH_WAIT_MS,HEARTBEAT_CONSUMER_FETCH_BYTES,HEARTBEAT_CONSUMER_MAINTAIN_EVERY,HEARTBEAT_CONSUMER_METRICS_PORT,HEARTBEAT_CONSUMER_WRITERS,HEARTBEAT_EPISODE_END_AFTER,HEARTBEAT_EPISODE_MIN_DURATION,HEARTBEAT_EPISODE_MIN_READINGS,HEARTBEAT_FAILPOINT,HEARTBEAT_FROM_BEGINNING,HEARTBEAT_FUTURE_SKEW,HEARTBEAT_KAFKAJS_PATCHES,HEARTBEAT_MAX_MESSAGE_BYTES,HEARTBEAT_METRICS_HOST,HEARTBEAT_PARTITIONS,KAFKA_ALERTS_TOPIC,KAFKA_ALLOW_PLAINTEXT_SASL,KAFKA_BROKERS,KAFKA_GROUP_ID,KAFKA_OAUTH_TOKEN_FILE,KAFKA_SASL_MECHANISM,KAFKA_SASL_PASSWORD,KAFKA_SASL_PASSWORD_FILE,KAFKA_SASL_USERNAME,KAFKA_SECURITY_PROTOCOL,KAFKA_SESSION_TIMEOUT,KAFKA_SSL_CA_FILE,KAFKA_SSL_CERT_FILE,KAFKA_SSL_KEY_FILE,KAFKA_SSL_KEY_PASSWORD,KAFKA_SSL_KEY_PASSWORD_FILE,KAFKA_SSL_SERVERNAME,KAFKA_TOPIC,LOG_LEVEL --ignore-env
 /**
  * The consumer: a Kafka consumer-group member that validates every reading, stores valid ones in
  * PostgreSQL and rejected ones in the dead-letter table, in batches, and commits Kafka offsets
@@ -23,7 +23,7 @@ import { createValidator, EpisodeTracker, REASON_CODES } from "./lib/domain/mod.
 import { AlertPublisher, ensureTopic, openKafka, startConsumer } from "./lib/kafka/mod.ts";
 import { ConsumerMetrics, createLogger, onShutdown, Progress, requireNet, startOpsServer } from "./lib/ops/mod.ts";
 import { BatchTotals, logBatch, Sink } from "./lib/sink/mod.ts";
-import { redactUrl, Repository, waitForSchema } from "./lib/storage/mod.ts";
+import { redactUrl, Repository, startPartitionMaintenance, waitForSchema } from "./lib/storage/mod.ts";
 
 async function main(): Promise<void> {
   const config = loadConfig(USAGE.consumer, consumerOptions);
@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   await waitForSchema(repository, log, shutdown.signal).catch((e: Error) => fatal(e.message));
   if (shutdown.signal.aborted) return;
   metrics.setDatabaseReady(true);
+  const partitions = await startPartitionMaintenance(repository, { everyMs: config.maintainEvery, log });
 
   const debug = config.logLevel === "debug";
   const kafka = await openKafka({ brokers: config.brokers, clientId: "heartbeat-consumer", log, security, debug })
@@ -100,6 +101,7 @@ async function main(): Promise<void> {
   await running.stop();
   await sink.close().catch(() => {});
   await alerts?.disconnect().catch(() => {});
+  await partitions.stop();
   await repository.close();
   log.info("stopped", { ...totals.fields(), upS: Number(totals.elapsedS.toFixed(1)) });
 }

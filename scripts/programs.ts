@@ -11,6 +11,7 @@ import {
   consumerOptions,
   derivePermissions,
   envNames,
+  maintainOptions,
   migrateOptions,
   type OptionTable,
   parseConfig,
@@ -116,8 +117,19 @@ export const migrate: Program<typeof migrateOptions> = {
     derivePermissions({ net: [databaseHost(c.databaseUrl)], files: databaseFiles(c), env: envNames(migrateOptions) }),
 };
 
+/** db:maintain: PostgreSQL as an administrator (the partition settings are the tables' owner's to change). */
+export const maintain: Program<typeof maintainOptions> = {
+  table: maintainOptions,
+  script: "scripts/maintain.ts",
+  usage: USAGE.maintain,
+  v8: [],
+  read: [],
+  permissions: (c) =>
+    derivePermissions({ net: [databaseHost(c.databaseUrl)], files: databaseFiles(c), env: envNames(maintainOptions) }),
+};
+
 /** Every program by its task name. */
-export const PROGRAMS = { producer, consumer, "db:migrate": migrate } as const;
+export const PROGRAMS = { producer, consumer, "db:migrate": migrate, "db:maintain": maintain } as const;
 
 /** A program's task name. */
 export type ProgramName = keyof typeof PROGRAMS;

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-read=deno.json,producer.ts,consumer.ts,scripts/migrate.ts --allow-write=deno.json,producer.ts,consumer.ts,scripts/migrate.ts
+#!/usr/bin/env -S deno run --allow-read=deno.json,producer.ts,consumer.ts,scripts/migrate.ts,scripts/maintain.ts --allow-write=deno.json,producer.ts,consumer.ts,scripts/migrate.ts,scripts/maintain.ts
 /**
  * `deno task permissions`: writes what scripts/programs.ts derives into the places that must hold
  * it literally: each entry script's shebang (the defaults' permissions) and the `producer`,

@@ -90,3 +90,13 @@ BEGIN
   END IF;
 END
 $$;
+
+-- The partition maintenance step (sql/migrations/002), which the consumer runs at start and every
+-- --maintain-every: a SECURITY DEFINER function of the tables' owner, so the writer gets no DDL.
+DO $$
+BEGIN
+  IF to_regprocedure('heartbeat_maintain(timestamptz, boolean, interval)') IS NOT NULL THEN
+    GRANT EXECUTE ON FUNCTION heartbeat_maintain(timestamptz, boolean, interval) TO heartbeat_writer;
+  END IF;
+END
+$$;

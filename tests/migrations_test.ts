@@ -16,6 +16,7 @@ import {
   migrateDatabase,
   MigrationError,
   type MigrationResult,
+  readMigrations,
   Repository,
   SQL_MIGRATIONS,
   SQL_ROLES,
@@ -30,6 +31,10 @@ const BASELINE_FILE = new URL("001_baseline.sql", SQL_MIGRATIONS);
 const BASELINE = await Deno.readTextFile(BASELINE_FILE);
 const BASELINE_SUM = await sha256Hex(await Deno.readFile(BASELINE_FILE));
 const ROLES = await Deno.readTextFile(SQL_ROLES);
+/** The project's migrations, in order: what a fresh database gets. */
+const ALL = await readMigrations(SQL_MIGRATIONS);
+const LATEST = ALL.at(-1)!.version;
+const NAMES = ALL.map((m) => m.file);
 const INITDB = new URL("../sql/initdb.sql", import.meta.url);
 const sum = async (text: string) => await sha256Hex(new TextEncoder().encode(text));
 
@@ -139,11 +144,13 @@ integrationTest(
     const first = await migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES, log });
 
     await t.step("every migration applied, in order, and recorded", async () => {
-      assert.deepEqual(first, { version: 1, applied: ["001_baseline.sql"], adopted: null } satisfies MigrationResult);
-      assert.deepEqual(await db.migrations(), [
-        { version: 1, name: "001_baseline.sql", checksum: BASELINE_SUM, adopted: false },
-      ]);
-      const [row] = await db.rows<{ applied_at: Date }>("SELECT applied_at FROM schema_migrations");
+      assert.deepEqual(first, { version: LATEST, applied: NAMES, adopted: null } satisfies MigrationResult);
+      assert.deepEqual(
+        await db.migrations(),
+        ALL.map((m) => ({ version: m.version, name: m.file, checksum: m.checksum, adopted: false })),
+      );
+      assert.equal(ALL[0]!.checksum, BASELINE_SUM);
+      const [row] = await db.rows<{ applied_at: Date }>("SELECT min(applied_at) AS applied_at FROM schema_migrations");
       assert.ok(
         row!.applied_at >= new Date(began.getTime() - 1000) && row!.applied_at <= new Date(),
         "applied_at is now",
@@ -152,9 +159,9 @@ integrationTest(
         assert.ok(await db.exists(table), table);
       }
       assert.deepEqual(log.lines, [
-        "applied migration 001_baseline.sql",
+        ...NAMES.map((n) => `applied migration ${n}`),
         "applied the roles and grants",
-        "applied 1 migration(s): schema is at version 1",
+        `applied ${NAMES.length} migration(s): schema is at version ${LATEST}`,
       ]);
     });
 
@@ -162,8 +169,8 @@ integrationTest(
       const before = await db.rows("SELECT * FROM schema_migrations ORDER BY version");
       const again = memoryLog();
       const second = await migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES, log: again });
-      assert.deepEqual(second, { version: 1, applied: [], adopted: null });
-      assert.deepEqual(again.lines, ["applied the roles and grants", "schema is up to date at version 1"]);
+      assert.deepEqual(second, { version: LATEST, applied: [], adopted: null });
+      assert.deepEqual(again.lines, ["applied the roles and grants", `schema is up to date at version ${LATEST}`]);
       assert.deepEqual(await db.rows("SELECT * FROM schema_migrations ORDER BY version"), before);
     });
   },
@@ -212,7 +219,7 @@ integrationTest("deno task db:migrate refuses a changed applied migration with o
 });
 
 integrationTest(
-  "a database made by the schema.sql of before the migrations is adopted as the baseline, its data untouched",
+  "a database made by the schema.sql of before the migrations is adopted as the baseline and upgraded, its data untouched",
   async (t) => {
     await using db = await emptyDatabase();
     // what db:migrate did before the migrations: schema.sql (now 001_baseline.sql, byte for byte) and roles.sql
@@ -250,21 +257,25 @@ integrationTest(
     const log = memoryLog();
     const result = await migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES, log });
 
-    await t.step("version 1 is recorded as adopted, without running it, and the log says so", async () => {
-      assert.deepEqual(result, { version: 1, applied: [], adopted: "001_baseline.sql" });
-      assert.deepEqual(await db.migrations(), [
-        { version: 1, name: "001_baseline.sql", checksum: BASELINE_SUM, adopted: true },
-      ]);
-      assert.equal(
-        log.lines[0],
-        "adopted the existing schema as 001_baseline.sql without running it: its tables exist and schema_migrations did not",
-      );
-      assert.equal(log.lines.at(-1), "schema is up to date at version 1");
-    });
+    await t.step(
+      "version 1 is recorded as adopted, without running it, the later ones applied, and the log says so",
+      async () => {
+        assert.deepEqual(result, { version: LATEST, applied: NAMES.slice(1), adopted: "001_baseline.sql" });
+        assert.deepEqual(
+          await db.migrations(),
+          ALL.map((m) => ({ version: m.version, name: m.file, checksum: m.checksum, adopted: m.version === 1 })),
+        );
+        assert.equal(
+          log.lines[0],
+          "adopted the existing schema as 001_baseline.sql without running it: its tables exist and schema_migrations did not",
+        );
+        assert.equal(log.lines.at(-1), `applied ${NAMES.length - 1} migration(s): schema is at version ${LATEST}`);
+      },
+    );
     await t.step("every row is as it was", async () => assert.deepEqual(await fingerprint(), before));
     await t.step("the next run is a no-op", async () => {
       const again = await migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES });
-      assert.deepEqual(again, { version: 1, applied: [], adopted: null });
+      assert.deepEqual(again, { version: LATEST, applied: [], adopted: null });
     });
   },
 );
@@ -358,7 +369,7 @@ integrationTest(
       await client.connect();
       try {
         const { rows } = await client.query("SELECT version, name FROM schema_migrations");
-        assert.deepEqual(rows, [{ version: 1, name: "001_baseline.sql" }]);
+        assert.deepEqual(rows, ALL.map((m) => ({ version: m.version, name: m.file })));
       } finally {
         await client.end();
       }
@@ -507,7 +518,7 @@ integrationTest("roles.sql racing another session over the same role is tried ag
     await other.end();
   }
   const result = await run!;
-  assert.deepEqual(result.applied, ["001_baseline.sql"]);
+  assert.deepEqual(result.applied, NAMES);
   assert.ok(
     log.lines.includes("the roles file raced another session over the same roles; trying again"),
     log.lines.join("\n"),
@@ -530,6 +541,6 @@ integrationTest(
     assert.equal(await dump(viaPsql.url), await dump(viaRunner.url));
     assert.deepEqual(await viaPsql.migrations(), await viaRunner.migrations());
     const result = await migrateDatabase(viaPsql.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES });
-    assert.deepEqual(result, { version: 1, applied: [], adopted: null }, "db:migrate finds it up to date");
+    assert.deepEqual(result, { version: LATEST, applied: [], adopted: null }, "db:migrate finds it up to date");
   },
 );

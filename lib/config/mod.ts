@@ -24,6 +24,8 @@ export {
   type ConsumerConfig,
   consumerOptions,
   detectorSettings,
+  type MaintainConfig,
+  maintainOptions,
   type MigrateConfig,
   migrateOptions,
   type ProducerConfig,

@@ -74,6 +74,8 @@ export const USAGE = {
     "usage: deno task consumer [options]\n\nValidates heart-rate readings from Kafka and stores them in PostgreSQL.",
   migrate:
     "usage: deno task db:migrate [--admin-url URL]\n\nCreates the database when missing, applies the migrations of sql/migrations/ it has not\napplied yet, in order, then sql/roles.sql.",
+  maintain:
+    "usage: deno task db:maintain [--dry-run] [--retention readings=30d,...] [--premake DAYS]\n\nMakes the time partitions of the days ahead, moves rows out of the default partitions, and\ndrops partitions older than their table's retention window (the consumer does the same at\nstart and every --maintain-every).",
 } as const;
 
 /** The producer's (simulator's) settings. */
@@ -283,6 +285,16 @@ export const consumerOptions = {
     schema: z.string().regex(/^(none|pause-after-db-commit:\d+)$/, "expected none or pause-after-db-commit:<ms>")
       .transform((s) => s === "none" ? 0 : Number(s.split(":")[1])),
   },
+  maintainEvery: {
+    flag: "maintain-every",
+    env: "HEARTBEAT_CONSUMER_MAINTAIN_EVERY",
+    help:
+      "How often the consumer runs the partition maintenance (partitions ahead, retention), besides at start; 0s: only at start",
+    default: "1h",
+    schema: parse.duration.pipe(
+      z.number().refine((ms) => ms === 0 || ms >= 60_000, "expected 0s or at least 1m"),
+    ),
+  },
   metricsHost,
   metricsPort: {
     flag: "metrics-port",
@@ -313,6 +325,52 @@ export const migrateOptions = {
   logLevel: common.logLevel,
 } satisfies OptionTable;
 
+/** A `--retention` list, e.g. `readings=30d,readings_5s=90d` (`keep`: for ever). */
+const retentionList = z.string().trim().transform((s, ctx) => {
+  const out: Record<string, number | null> = {};
+  if (s === "") return out;
+  for (const item of s.split(",").map((i) => i.trim())) {
+    const m = /^([a-z_0-9]+)=(?:keep|(\d+)(d|h))$/.exec(item);
+    if (m === null) {
+      ctx.addIssue({
+        code: "custom",
+        message: "expected table=<days>d, table=<hours>h or table=keep, comma-separated",
+      });
+      return z.NEVER;
+    }
+    out[m[1]!] = m[2] === undefined ? null : Number(m[2]) * (m[3] === "d" ? 86_400_000 : 3_600_000);
+  }
+  return out;
+});
+
+/** `deno task db:maintain`'s settings: db:migrate's connection, a dry run, and settings to change first. */
+export const maintainOptions = {
+  ...migrateOptions,
+  dryRun: {
+    flag: "dry-run",
+    env: "HEARTBEAT_MAINTAIN_DRY_RUN",
+    help: "Print what maintenance would create, move and drop; change nothing",
+    default: "false",
+    boolean: true,
+    schema: parse.boolean,
+  },
+  retention: {
+    flag: "retention",
+    env: "HEARTBEAT_RETENTION",
+    help: "Set retention windows first, e.g. readings=30d,readings_5s=90d (keep: for ever); kept in the database",
+    default: "",
+    schema: retentionList,
+  },
+  premake: {
+    flag: "premake",
+    env: "HEARTBEAT_PREMAKE",
+    help: "Set how many days of partitions are made ahead (every partitioned table); kept in the database",
+    schema: optional(parse.positiveInt.pipe(z.number().max(366, "expected at most 366"))),
+  },
+} satisfies OptionTable;
+
+/** db:maintain's parsed config. */
+export type MaintainConfig = ConfigOf<typeof maintainOptions>;
 /** db:migrate's parsed config. */
 export type MigrateConfig = ConfigOf<typeof migrateOptions>;
 /** The producer's parsed config. */

@@ -6,13 +6,22 @@
  * a {@link DataError} is about the data (split the batch), a {@link TransientError} about the
  * connection or the server (retry). `migrations.ts` brings a database's schema to the newest of
  * `sql/migrations/` (`migration_files.ts`: the pure rules of names, order and checksums;
- * `migration_bundle.ts`: the same as one psql script for docker-compose's initdb).
+ * `migration_bundle.ts`: the same as one psql script for docker-compose's initdb). The
+ * repository also runs the partition maintenance step (time partitions made ahead, rows of the
+ * default partitions moved, retention by dropping whole partitions).
  *
  * Requires `--allow-net=<database host:port>`.
  *
  * @module
  */
-export { Repository, type RepositoryOptions, TIME_WINDOW_CAP } from "./repository.ts";
+export {
+  type MaintainOptions,
+  type PartitionAction,
+  type PartitionSettings,
+  Repository,
+  type RepositoryOptions,
+  TIME_WINDOW_CAP,
+} from "./repository.ts";
 export type { DeadLetter, StoredReading, WriteResult } from "./rows.ts";
 export { classifyError, DataError, TransientError, UnencodableRowError } from "./errors.ts";
 export { ensureDatabase, quoteIdent, redactUrl, waitForSchema } from "./schema.ts";
@@ -36,3 +45,4 @@ export {
   SCHEMA_MIGRATIONS_DDL,
 } from "./migration_files.ts";
 export { bundleMigrations } from "./migration_bundle.ts";
+export { type Maintainer, type MaintenanceSchedule, startPartitionMaintenance } from "./partition_maintenance.ts";

@@ -41,6 +41,35 @@ ON CONFLICT (customer_id, kind, started_at) DO UPDATE SET
 
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
 
+/** One thing {@link Repository.maintainPartitions} did (or, in a dry run, would do). */
+export interface PartitionAction {
+  /** `create`, `drop` (retention), `move-default`, `delete-default` (older than the window) or `skipped` (lock). */
+  action: "create" | "drop" | "move-default" | "delete-default" | "skipped";
+  /** The partition it concerns. */
+  partition: string;
+  /** What and why, one line. */
+  detail: string;
+}
+
+/** Options of {@link Repository.maintainPartitions}. */
+export interface MaintainOptions {
+  /** Report, change nothing. */
+  dryRun?: boolean;
+  /** The instant maintenance is for (default now; tests move it). */
+  at?: string;
+  /** Longest wait for each step's lock, ms (default 2000). */
+  lockWaitMs?: number;
+}
+
+/** A partitioned table's settings. */
+export interface PartitionSettings {
+  table: string;
+  /** Partitions made ahead of today. */
+  premake: number;
+  /** Rows older than this are dropped with their partition; null: kept for ever. */
+  retentionMs: number | null;
+}
+
 /** Most readings per customer that the time-window pass of {@link Repository.loadHistory} returns. */
 export const TIME_WINDOW_CAP = 64;
 
@@ -249,6 +278,65 @@ export class Repository {
       });
     }
     return out;
+  }
+
+  /**
+   * Runs the partition maintenance step (`heartbeat_maintain()`, sql/migrations/002): rows of the
+   * default partitions moved to their day's partition (or deleted when older than the retention
+   * window), the partitions of yesterday, today and the days ahead made, partitions older than the
+   * window detached and dropped. A step that waited `lockWaitMs` for its lock in vain is returned
+   * as `skipped`, for the next run. With `dryRun` nothing changes.
+   *
+   * @throws `TransientError` (e.g. SQLSTATE `42883` when the database predates migration 002)
+   */
+  async maintainPartitions(options: MaintainOptions = {}): Promise<PartitionAction[]> {
+    const rows = await this.#query<{ action: PartitionAction["action"]; partition_name: string; detail: string }>(
+      "SELECT action, partition_name, detail FROM heartbeat_maintain($1::timestamptz, $2, $3::interval)",
+      [options.at ?? new Date().toISOString(), options.dryRun ?? false, `${options.lockWaitMs ?? 2000} milliseconds`],
+    );
+    return rows.map((r) => ({ action: r.action, partition: r.partition_name, detail: r.detail }));
+  }
+
+  /** The partitioned tables and their settings (`heartbeat_partitions`). */
+  async partitionSettings(): Promise<PartitionSettings[]> {
+    const rows = await this.#query<{ parent: string; premake: number; retention_s: number | null }>(
+      "SELECT parent, premake, extract(epoch FROM retention)::float8 AS retention_s FROM heartbeat_partitions ORDER BY 1",
+    );
+    return rows.map((r) => ({
+      table: r.parent,
+      premake: r.premake,
+      retentionMs: r.retention_s === null ? null : r.retention_s * 1000,
+    }));
+  }
+
+  /**
+   * Changes a partitioned table's settings (as its owner or an administrator).
+   *
+   * @throws `DataError` for a value the table refuses (e.g. a retention under 2 days)
+   * @throws `TypeError` naming a table that is not partitioned
+   */
+  async setPartitionSettings(table: string, change: { premake?: number; retentionMs?: number | null }): Promise<void> {
+    const sets: string[] = [], values: unknown[] = [table];
+    if (change.premake !== undefined) sets.push(`premake = $${values.push(change.premake)}`);
+    if (change.retentionMs !== undefined) {
+      sets.push(
+        change.retentionMs === null
+          ? "retention = NULL"
+          : `retention = $${values.push(`${change.retentionMs} milliseconds`)}::interval`,
+      );
+    }
+    if (sets.length === 0) return;
+    const client = await this.#pool.connect().catch((error) => {
+      throw classifyError(error);
+    });
+    try {
+      const result = await client.query(`UPDATE heartbeat_partitions SET ${sets.join(", ")} WHERE parent = $1`, values);
+      if (result.rowCount === 0) throw new TypeError(`Cannot configure ${table}: it is not a partitioned table`);
+    } catch (error) {
+      throw error instanceof TypeError ? error : classifyError(error);
+    } finally {
+      client.release();
+    }
   }
 
   /** Applies schema SQL (idempotent statements) in one transaction. */
