@@ -5,9 +5,14 @@
  * simulator's, validated by the consumer's validator) into a fresh database holding the
  * migrations, one transaction per batch, and the client's encoding is timed with it:
  *
- * - `repository`: the pipeline's own `Repository.writeBatch` (today: `INSERT ... SELECT FROM
- *   unnest($1::text[], ...) ON CONFLICT DO NOTHING`, one named statement, the arrays sent in
- *   PostgreSQL's binary format since 2026-11-26 07:50 UTC, text literals before);
+ * - `repository`: the pipeline's own `Repository.writeBatch` (since migration 003: `INSERT ...
+ *   SELECT FROM unnest($1::text[], ...) ON CONFLICT DO NOTHING RETURNING ...` feeding the upserts
+ *   of the 5-second, 1-minute and hourly rollups in the same statement; the arrays sent in
+ *   PostgreSQL's binary format);
+ * - `rollup-5s`: the repository's statement with the 5-second rollup only (what the coarser two cost);
+ * - `plain`: that INSERT alone, no rollup at all (what the rollups cost is the difference);
+ * - `trigger-5s`: that INSERT with the statement trigger of migration 001 keeping only the
+ *   5-second rollup (what the sink did before migration 003);
  * - `unnest-no-conflict`: the same unnest INSERT without `ON CONFLICT DO NOTHING` (its cost);
  * - `values`: multi-row `INSERT ... VALUES ($1, ...), (...) ON CONFLICT DO NOTHING` (split at
  *   PostgreSQL's 65,535 parameters);
@@ -33,12 +38,22 @@ import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { parseArgs } from "node:util";
 import { Repository, type StoredReading } from "../lib/storage/mod.ts";
+import { insertReadingsSql } from "../lib/storage/_rollup_sql.ts";
 import { freshDatabase, tableColumns } from "./db.ts";
 import { table } from "./report.ts";
 import { buildDataset, exampleReading, type ReadingColumns, readingColumns, readingLine } from "./rows.ts";
 
 const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
-const VARIANTS = ["repository", "unnest-no-conflict", "values", "copy-temp", "copy"] as const;
+const VARIANTS = [
+  "repository",
+  "rollup-5s",
+  "plain",
+  "trigger-5s",
+  "unnest-no-conflict",
+  "values",
+  "copy-temp",
+  "copy",
+] as const;
 const TWEAKS: Record<string, string> = {
   "collate-c": `ALTER TABLE readings ALTER COLUMN customer_id TYPE text COLLATE "C"`,
   "no-brin": "DROP INDEX readings_recorded_at_brin",
@@ -61,6 +76,7 @@ async function writeBatch(
   client: pg.Client,
   columns: ReadingColumns,
   unnestSql: string,
+  rollup5sSql: string,
   batch: Row[],
 ): Promise<number> {
   const names = columns.names.join(", ");
@@ -68,6 +84,25 @@ async function writeBatch(
   switch (variant) {
     case "repository":
       return (await repo.writeBatch(batch, [])).inserted;
+    case "rollup-5s": {
+      const arrays = columns.names.map((_, j) =>
+        batch.map((r) => columns.values({ ...r, offset: Number(r.offset) })[j])
+      );
+      await client.query("BEGIN");
+      const res = await client.query<{ inserted: number }>({ name: "rollup_5s", text: rollup5sSql, values: arrays });
+      await client.query("COMMIT");
+      return res.rows[0]?.inserted ?? 0;
+    }
+    case "plain":
+    case "trigger-5s": {
+      const arrays = columns.names.map((_, j) =>
+        batch.map((r) => columns.values({ ...r, offset: Number(r.offset) })[j])
+      );
+      await client.query("BEGIN");
+      const res = await client.query({ name: "plain", text: `${unnestSql} ON CONFLICT DO NOTHING`, values: arrays });
+      await client.query("COMMIT");
+      return res.rowCount ?? 0;
+    }
     case "unnest-no-conflict": {
       const arrays = columns.names.map((_, j) =>
         batch.map((r) => columns.values({ ...r, offset: Number(r.offset) })[j])
@@ -181,6 +216,12 @@ async function main(): Promise<void> {
       const client = clients[0]!;
       try {
         for (const t of tweaks) await client.query(TWEAKS[t]!);
+        if (variant === "trigger-5s") {
+          await client.query(
+            `CREATE TRIGGER readings_5s_add AFTER INSERT ON readings REFERENCING NEW TABLE AS new_readings
+            FOR EACH STATEMENT EXECUTE FUNCTION readings_5s_add()`,
+          );
+        }
         const types = await client.query<{ column_name: string; udt_name: string }>(
           "SELECT column_name, udt_name FROM information_schema.columns WHERE table_name = 'readings'",
         );
@@ -188,6 +229,7 @@ async function main(): Promise<void> {
         const cols = columns.names;
         const unnestSql = `INSERT INTO readings (${cols.join(", ")})
           SELECT * FROM unnest(${cols.map((c, j) => `$${j + 1}::${typeOf.get(c)}[]`).join(", ")})`;
+        const rollup5sSql = insertReadingsSql(cols, cols.map((c) => typeOf.get(c)!), ["5s"]);
         const times: number[] = [];
         let inserted = 0;
         const began = performance.now();
@@ -197,7 +239,7 @@ async function main(): Promise<void> {
           for (let i = nextBatch; i < all.length; i = nextBatch) {
             nextBatch += size;
             const t = performance.now();
-            const n = await writeBatch(variant, repo, c, columns, unnestSql, all.slice(i, i + size));
+            const n = await writeBatch(variant, repo, c, columns, unnestSql, rollup5sSql, all.slice(i, i + size));
             inserted += n; // not `inserted += await ...`: that reads `inserted` before another writer adds to it
             times.push(performance.now() - t);
           }

@@ -245,7 +245,7 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '001_baseline
 COMMIT;
 
 -- =============================================================================================
--- 002_time_partitions.sql (sha-256 438dd6c9d22244326cc7b6beaac55d7b6b16955a0b3b3313463cf4f30ce942b0)
+-- 002_time_partitions.sql (sha-256 1e176148caa8e8d8c1552e11a7bddca9beacd7e8ad31ee67d2a741cfc13f053c)
 BEGIN;
 -- readings and its 5-second rollup become range-partitioned by time (daily partitions in UTC, and a
 -- default partition for a row whose day has none), with the partitions made ahead of time and
@@ -269,6 +269,7 @@ BEGIN;
 -- `deno task db:maintain --retention readings=90d`.
 CREATE TABLE heartbeat_partitions (
   parent     text     PRIMARY KEY,
+  key_column text     NOT NULL,                                          -- the partition key
   step       interval NOT NULL DEFAULT '1 day' CHECK (step = '1 day'),
   premake    integer  NOT NULL DEFAULT 7 CHECK (premake BETWEEN 1 AND 366),  -- days made ahead of now
   retention  interval CHECK (retention >= '2 days')                          -- never the day being written
@@ -372,9 +373,9 @@ CREATE TRIGGER readings_5s_add AFTER INSERT ON readings
   REFERENCING NEW TABLE AS new_readings
   FOR EACH STATEMENT EXECUTE FUNCTION readings_5s_add();
 
-INSERT INTO heartbeat_partitions (parent, retention) VALUES
-  ('readings', '30 days'),
-  ('readings_5s', '30 days');
+INSERT INTO heartbeat_partitions (parent, key_column, retention) VALUES
+  ('readings', 'recorded_at', '30 days'),
+  ('readings_5s', 'bucket', '30 days');
 
 -- The maintenance step: for each table of heartbeat_partitions, (1) rows in the default
 -- partition go to a partition of their day, made for them, or are deleted when their day is
@@ -400,10 +401,10 @@ BEGIN
   PERFORM pg_advisory_xact_lock(7522525924148393314);
   PERFORM set_config('lock_timeout', (extract(epoch FROM lock_wait) * 1000)::bigint::text, true);
   FOR cfg IN SELECT * FROM heartbeat_partitions ORDER BY parent LOOP
-    -- (1) the default partition's rows, day by day
+    -- (1) the default partition's rows, partition by partition
     FOR d IN EXECUTE format(
-      'SELECT date_trunc(''day'', %I, ''UTC'') AS day, count(*) AS n FROM %I GROUP BY 1 ORDER BY 1',
-      CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, cfg.parent || '_default')
+      'SELECT (heartbeat_partition_of(%L, %L, %I)).lo AS day, count(*) AS n FROM %I GROUP BY 1 ORDER BY 1',
+      cfg.parent, cfg.step, cfg.key_column, cfg.parent || '_default')
     LOOP
       target := heartbeat_partition_of(cfg.parent, cfg.step, d.day);
       IF cfg.retention IS NOT NULL AND target.hi <= at - cfg.retention THEN
@@ -412,8 +413,8 @@ BEGIN
         IF NOT dry_run THEN
           BEGIN
             EXECUTE format('DELETE FROM %I WHERE %I >= %L AND %I < %L', partition_name,
-                           CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, target.lo,
-                           CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, target.hi);
+                           cfg.key_column, target.lo,
+                           cfg.key_column, target.hi);
           EXCEPTION WHEN lock_not_available THEN
             action := 'skipped'; detail := 'lock not granted within ' || lock_wait || ': ' || detail;
           END;
@@ -428,8 +429,8 @@ BEGIN
           EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', target.name, cfg.parent);
           EXECUTE format('WITH moved AS (DELETE FROM %I WHERE %I >= %L AND %I < %L RETURNING *) '
                          'INSERT INTO %I SELECT * FROM moved', cfg.parent || '_default',
-                         CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, target.lo,
-                         CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, target.hi,
+                         cfg.key_column, target.lo,
+                         cfg.key_column, target.hi,
                          target.name);
           GET DIAGNOSTICS moved = ROW_COUNT;
           EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
@@ -489,5 +490,106 @@ REVOKE ALL ON FUNCTION heartbeat_maintain(timestamptz, boolean, interval) FROM P
 -- before the consumer writes (it runs heartbeat_maintain() at start and every hour as well).
 SELECT count(*) FROM heartbeat_maintain();
 
-INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '002_time_partitions.sql', '438dd6c9d22244326cc7b6beaac55d7b6b16955a0b3b3313463cf4f30ce942b0');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '002_time_partitions.sql', '1e176148caa8e8d8c1552e11a7bddca9beacd7e8ad31ee67d2a741cfc13f053c');
+COMMIT;
+
+-- =============================================================================================
+-- 003_rollups.sql (sha-256 68a8be0b2cb9c58738b21949f226262bc175fb094f3e04b0158d854be7e3aceb)
+BEGIN;
+-- Rollups for long ranges: readings_1m and readings_1h beside readings_5s, the same columns, and
+-- all three kept in step by the consumer's own batch statement (lib/storage/repository.ts:
+-- one INSERT ... RETURNING feeding the three upserts, in the batch's transaction) instead of the
+-- statement trigger of 001, which re-planned its dynamic SQL for every batch. What it costs the
+-- sink against the trigger is measured by bench/insert_variants.ts (docs/performance.md).
+--
+-- Only the consumer writes readings. A row written by anyone else (psql, a restore) reaches no
+-- rollup: rebuild them with SELECT heartbeat_rollups_rebuild(from, to) (below).
+
+DROP TRIGGER IF EXISTS readings_5s_add ON readings;
+
+-- Monthly partitions too: heartbeat_partition_of learns the month.
+ALTER TABLE heartbeat_partitions DROP CONSTRAINT heartbeat_partitions_step_check;
+ALTER TABLE heartbeat_partitions ADD CONSTRAINT heartbeat_partitions_step_check CHECK (step IN ('1 day', '1 mon'));
+
+CREATE OR REPLACE FUNCTION heartbeat_partition_of(parent text, step interval, at timestamptz,
+                                                  OUT name text, OUT lo timestamptz, OUT hi timestamptz)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+  SELECT parent || '_p' || to_char(date_trunc(CASE WHEN step = '1 mon' THEN 'month' ELSE 'day' END, at, 'UTC')
+                                   AT TIME ZONE 'UTC', 'YYYYMMDD'),
+         date_trunc(CASE WHEN step = '1 mon' THEN 'month' ELSE 'day' END, at, 'UTC'),
+         date_trunc(CASE WHEN step = '1 mon' THEN 'month' ELSE 'day' END, at, 'UTC') + step;
+END;
+
+CREATE TABLE readings_1m (LIKE readings_5s INCLUDING DEFAULTS INCLUDING CONSTRAINTS, PRIMARY KEY (customer_id, bucket))
+  PARTITION BY RANGE (bucket);
+CREATE TABLE readings_1m_default PARTITION OF readings_1m DEFAULT;
+CREATE TABLE readings_1h (LIKE readings_5s INCLUDING DEFAULTS INCLUDING CONSTRAINTS, PRIMARY KEY (customer_id, bucket))
+  PARTITION BY RANGE (bucket);
+CREATE TABLE readings_1h_default PARTITION OF readings_1h DEFAULT;
+
+-- The coarser rollups from the 5-second one (exact: every column adds up, min and max compose).
+CREATE FUNCTION heartbeat_rollup_from_5s_sql(target text, width interval) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN format($sql$
+INSERT INTO %1$I AS r
+SELECT customer_id, date_bin(%2$L, bucket, timestamptz '1970-01-01 00:00:00+00'), sum(readings), sum(anomalies),
+       sum(hr_sum), min(hr_min), max(hr_max), sum(critical_low), sum(bradycardia), sum(tachycardia),
+       sum(critical_high), sum(delay_sum), max(delay_max), sum(delay_lt_50ms), sum(delay_lt_100ms),
+       sum(delay_lt_250ms), sum(delay_lt_500ms), sum(delay_lt_1s), sum(delay_lt_2_5s), sum(delay_lt_5s),
+       sum(delay_lt_10s), sum(delay_lt_30s), sum(delay_lt_1m), sum(delay_lt_5m), sum(delay_lt_1h), sum(delay_ge_1h)
+FROM readings_5s
+WHERE bucket >= $1 AND bucket < $2
+GROUP BY 1, 2
+$sql$, target, width);
+
+-- Rebuilds readings_5s, readings_1m and readings_1h for [from, to) from readings (whole hours:
+-- the bounds are widened to them). For rows written around the consumer, or after a restore.
+CREATE FUNCTION heartbeat_rollups_rebuild(from_at timestamptz, to_at timestamptz) RETURNS bigint
+LANGUAGE plpgsql SET search_path = public, pg_temp
+AS $$
+DECLARE
+  lo timestamptz := date_bin('1 hour', from_at, timestamptz '1970-01-01 00:00:00+00');
+  hi timestamptz := date_bin('1 hour', to_at - interval '1 microsecond', timestamptz '1970-01-01 00:00:00+00')
+                    + interval '1 hour';
+  n bigint;
+BEGIN
+  LOCK TABLE readings IN SHARE MODE; -- no batch commits meanwhile
+  DELETE FROM readings_5s WHERE bucket >= lo AND bucket < hi;
+  DELETE FROM readings_1m WHERE bucket >= lo AND bucket < hi;
+  DELETE FROM readings_1h WHERE bucket >= lo AND bucket < hi;
+  CREATE TEMP TABLE rebuild_source ON COMMIT DROP AS
+    SELECT * FROM readings WHERE recorded_at >= lo AND recorded_at < hi;
+  EXECUTE readings_5s_merge_sql('rebuild_source');
+  GET DIAGNOSTICS n = ROW_COUNT;
+  EXECUTE heartbeat_rollup_from_5s_sql('readings_1m', '1 minute') USING lo, hi;
+  EXECUTE heartbeat_rollup_from_5s_sql('readings_1h', '1 hour') USING lo, hi;
+  RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION heartbeat_rollups_rebuild(timestamptz, timestamptz) FROM PUBLIC;
+
+-- An upgraded database's 5-second rollup gives the coarser ones their history.
+DO $$
+DECLARE
+  first timestamptz;
+  last timestamptz;
+BEGIN
+  SELECT min(bucket), max(bucket) INTO first, last FROM readings_5s;
+  IF first IS NOT NULL THEN
+    EXECUTE heartbeat_rollup_from_5s_sql('readings_1m', '1 minute') USING first, last + interval '5 seconds';
+    EXECUTE heartbeat_rollup_from_5s_sql('readings_1h', '1 hour') USING first, last + interval '5 seconds';
+  END IF;
+END
+$$;
+
+-- The 1-minute rollup is kept a year, in monthly partitions; the hourly one for ever. (The 5-second
+-- one keeps its 30 days until the dashboard reads the coarser ones for long ranges.)
+INSERT INTO heartbeat_partitions (parent, key_column, step, premake, retention) VALUES
+  ('readings_1m', 'bucket', '1 mon', 2, '1 year'),
+  ('readings_1h', 'bucket', '1 mon', 2, NULL);
+
+SELECT count(*) FROM heartbeat_maintain();
+
+INSERT INTO schema_migrations (version, name, checksum) VALUES (3, '003_rollups.sql', '68a8be0b2cb9c58738b21949f226262bc175fb094f3e04b0158d854be7e3aceb');
 COMMIT;

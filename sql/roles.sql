@@ -88,6 +88,10 @@ BEGIN
   IF to_regclass('public.readings_5s') IS NOT NULL THEN
     GRANT SELECT, INSERT, UPDATE ON TABLE readings_5s TO heartbeat_writer;
   END IF;
+  -- the coarser rollups of sql/migrations/003, which the consumer's batch statement keeps in step
+  IF to_regclass('public.readings_1m') IS NOT NULL THEN
+    GRANT SELECT, INSERT, UPDATE ON TABLE readings_1m, readings_1h TO heartbeat_writer;
+  END IF;
 END
 $$;
 

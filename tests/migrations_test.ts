@@ -17,10 +17,8 @@ import {
   MigrationError,
   type MigrationResult,
   readMigrations,
-  Repository,
   SQL_MIGRATIONS,
   SQL_ROLES,
-  type StoredReading,
 } from "../lib/storage/mod.ts";
 import { sha256Hex } from "../lib/storage/migration_files.ts";
 import { MIGRATION_LOCK_KEY } from "../lib/storage/migrations.ts";
@@ -120,19 +118,6 @@ async function refusal(promise: Promise<unknown>): Promise<MigrationError> {
   return error;
 }
 
-const reading = (i: number): StoredReading => ({
-  customerId: `CUST-${String(i % 7).padStart(3, "0")}`,
-  recordedAt: new Date(Date.parse("2026-11-25T12:00:00Z") + i * 1000).toISOString(),
-  recordedAtMs: Date.parse("2026-11-25T12:00:00Z") + i * 1000,
-  heartRate: 50 + (i % 60),
-  isAnomaly: 50 + (i % 60) < 60 || 50 + (i % 60) > 100,
-  category: 50 + (i % 60) < 60 ? "bradycardia" : 50 + (i % 60) > 100 ? "tachycardia" : "normal",
-  reportedAnomaly: i % 3 === 0 ? null : i % 2 === 0,
-  readingId: i % 5 === 0 ? null : crypto.randomUUID(),
-  partition: i % 6,
-  offset: String(i),
-});
-
 // ---------------------------------------------------------------------------------------------
 
 integrationTest(
@@ -225,21 +210,23 @@ integrationTest(
     // what db:migrate did before the migrations: schema.sql (now 001_baseline.sql, byte for byte) and roles.sql
     await db.client.query(BASELINE);
     await db.client.query(ROLES);
-    const repository = Repository.connect(db.url);
-    try {
-      const readings = Array.from({ length: 500 }, (_, i) => reading(i));
-      await repository.writeBatch(readings, [{
-        topic: "heartbeat-readings",
-        partition: 1,
-        offset: "42",
-        key: null,
-        value: new TextEncoder().encode("{"),
-        timestampMs: Date.parse("2026-11-25T12:00:00Z"),
-        reasons: [{ code: "not_json", detail: "truncated" }],
-      }]);
-    } finally {
-      await repository.close();
-    }
+    // what the consumer of before the migrations wrote: plain INSERTs, the 5-second rollup by its trigger
+    await db.client.query(
+      `INSERT INTO readings (customer_id, recorded_at, heart_rate, is_anomaly, category, reported_anomaly, reading_id,
+                             kafka_partition, kafka_offset)
+       SELECT 'CUST-' || lpad((i % 7)::text, 3, '0'), timestamptz '2026-11-25T12:00:00Z' + i * interval '1 second',
+              50 + i % 60, 50 + i % 60 NOT BETWEEN 60 AND 100,
+              CASE WHEN 50 + i % 60 < 60 THEN 'bradycardia' WHEN 50 + i % 60 > 100 THEN 'tachycardia' ELSE 'normal' END,
+              CASE WHEN i % 3 = 0 THEN NULL ELSE i % 2 = 0 END, CASE WHEN i % 5 = 0 THEN NULL ELSE gen_random_uuid() END,
+              i % 6, i
+       FROM generate_series(0, 499) AS i`,
+    );
+    await db.client.query(
+      `INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp, payload, payload_bytes,
+                                 reason, reasons)
+       VALUES ('heartbeat-readings', 1, 42, NULL, '2026-11-25T12:00:00Z', '\\x7b', 1, 'not_json',
+               '[{"code": "not_json", "detail": "truncated"}]')`,
+    );
     await db.client.query(
       `INSERT INTO alerts (customer_id, kind, started_at, opened_at, last_at, peak, reading_count, severity)
      VALUES ('CUST-001', 'bradycardia', '2026-11-25T12:00:00Z', '2026-11-25T12:00:05Z', '2026-11-25T12:00:09Z', 52, 6, 'warning')`,

@@ -20,6 +20,7 @@ import {
   SQL_ROLES,
   type StoredReading,
 } from "../lib/storage/mod.ts";
+import { classify, isAnomalous } from "../lib/domain/heart_rate.ts";
 import { dashboardQueries, expandQuery, loadDashboard } from "./support/grafana/queries.ts";
 import {
   dropDatabase,
@@ -89,13 +90,16 @@ integrationTest(
   "a reading for a day with no partition is stored in the default one, moved out by maintenance, and its replay stays one row",
   async () => {
     await using db = await testDatabase();
-    const far = new Date(today() + 60 * DAY + 3_600_000).toISOString(); // beyond the premade days
+    const far = new Date(today() + 150 * DAY + 3_600_000).toISOString(); // beyond the premade days and months
     const first = await db.repository.writeBatch([reading("CUST-002", far, 7)], []);
     assert.equal(first.inserted, 1);
     assert.equal((await placement((sql) => db.query(sql))).get(`CUST-002/${far.slice(0, 10)}`), "readings_default");
 
     const dry = await db.repository.maintainPartitions({ dryRun: true });
+    const month = `${dayName(Date.parse(far)).slice(0, 6)}01`; // the coarser rollups have monthly partitions
     assert.deepEqual(actions(dry, "move-default"), [
+      `readings_1h_p${month}`,
+      `readings_1m_p${month}`,
       `readings_5s_p${dayName(Date.parse(far))}`,
       `readings_p${dayName(Date.parse(far))}`,
     ]);
@@ -135,6 +139,7 @@ integrationTest(
     const before = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
     const dry = await db.repository.maintainPartitions({ at, dryRun: true });
     const dropped = [`readings_p${dayName(today() - DAY)}`, `readings_p${dayName(today())}`];
+    // readings and its 5-second rollup keep 30 days; the coarser rollups a year, or for ever
     assert.deepEqual(
       actions(dry, "drop"),
       [...dropped, ...dropped.map((d) => d.replace("readings_", "readings_5s_"))].sort(),
@@ -162,8 +167,11 @@ integrationTest(
     const old = new Date(today() - 45 * DAY).toISOString();
     await db.repository.writeBatch([reading("CUST-004", old, 1)], []);
     const done = await db.repository.maintainPartitions();
+    // raw readings keep 30 days and the 5-second rollup 7: deleted; the 1-minute (a year) and hourly
+    // rollups keep the day, in a partition of its month
     assert.deepEqual(actions(done, "delete-default"), ["readings_5s_default", "readings_default"]);
-    assert.deepEqual(actions(done, "move-default"), []);
+    const month = `${dayName(Date.parse(old)).slice(0, 6)}01`;
+    assert.deepEqual(actions(done, "move-default"), [`readings_1h_p${month}`, `readings_1m_p${month}`]);
     assert.deepEqual(await db.query("SELECT count(*)::int AS n FROM readings"), [{ n: 0 }]);
     const names = (await db.query<{ name: string }>("SELECT name FROM heartbeat_partition_list('readings')")).map((r) =>
       r.name
@@ -199,6 +207,8 @@ integrationTest("retention settings are kept per table and checked: under 2 days
   await db.repository.setPartitionSettings("readings_5s", { retentionMs: null, premake: 3 });
   assert.deepEqual(await db.repository.partitionSettings(), [
     { table: "readings", premake: 7, retentionMs: 90 * DAY },
+    { table: "readings_1h", premake: 2, retentionMs: null },
+    { table: "readings_1m", premake: 2, retentionMs: 365.25 * DAY }, // PostgreSQL's year
     { table: "readings_5s", premake: 3, retentionMs: null },
   ]);
   await assert.rejects(db.repository.setPartitionSettings("readings", { retentionMs: DAY }), /check constraint/);
@@ -261,7 +271,20 @@ integrationTest(
         (_, i) =>
           reading(`CUST-${String(i % 20).padStart(3, "0")}`, new Date(today() - 3 * DAY + i * 60_000).toISOString(), i),
       );
-      for (let i = 0; i < old.length; i += 1000) await repository.writeBatch(old.slice(i, i + 1000), []);
+      // as the consumer of before the partitions wrote them: a plain INSERT, the 5-second rollup by its trigger
+      await admin.query(
+        `INSERT INTO readings (customer_id, recorded_at, heart_rate, is_anomaly, category, kafka_partition, kafka_offset)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::bool[], $5::text[], $6::int4[], $7::int8[])`,
+        [
+          old.map((r) => r.customerId),
+          old.map((r) => r.recordedAt),
+          old.map((r) => r.heartRate),
+          old.map((r) => r.isAnomaly),
+          old.map((r) => r.category),
+          old.map((r) => r.partition),
+          old.map((r) => r.offset),
+        ],
+      );
       const fingerprint = async () =>
         (await admin.query(
           `SELECT (SELECT count(*) || ':' || md5(string_agg(r::text, '|' ORDER BY customer_id, recorded_at)) FROM readings r) AS readings,
@@ -349,4 +372,48 @@ integrationTest(
     }
   },
   240_000,
+);
+
+integrationTest(
+  "the 5-second, 1-minute and hourly rollups equal the readings they summarise, also after redelivery",
+  async (t) => {
+    await using db = await testDatabase();
+    const start = today() + 3_600_000 * 5;
+    const rows = Array.from(
+      { length: 3000 },
+      (_, i) => ({
+        ...reading(`CUST-${i % 5}`, new Date(start + i * 4_100).toISOString(), i),
+        heartRate: 35 + (i * 7) % 130,
+      }),
+    ).map((r) => ({ ...r, isAnomaly: isAnomalous(r.heartRate), category: classify(r.heartRate) }));
+    for (let i = 0; i < rows.length; i += 700) await db.repository.writeBatch(rows.slice(i, i + 700), []);
+    // every record delivered again, in other batches, and some overlapping
+    const again = await db.repository.writeBatch([...rows.slice(1000, 2500), ...rows.slice(0, 200)], []);
+    assert.equal(again.inserted, 0);
+    const tables: [string, string][] = [["readings_5s", "5 seconds"], ["readings_1m", "1 minute"], [
+      "readings_1h",
+      "1 hour",
+    ]];
+    for (const [table, width] of tables) {
+      await t.step(table, async () => {
+        const from =
+          `SELECT customer_id, date_bin('${width}', recorded_at, timestamptz 'epoch') AS bucket, count(*)::int AS readings,
+        count(*) FILTER (WHERE is_anomaly)::int AS anomalies, sum(heart_rate) AS hr_sum, min(heart_rate) AS hr_min,
+        max(heart_rate) AS hr_max, count(*) FILTER (WHERE category = 'critical_low')::int AS critical_low,
+        count(*) FILTER (WHERE category = 'tachycardia')::int AS tachycardia,
+        round(sum(date_part('epoch', ingested_at - recorded_at))::numeric, 6) AS delay_sum
+        FROM readings GROUP BY 1, 2`;
+        const rolled =
+          `SELECT customer_id, bucket, readings, anomalies, hr_sum, hr_min, hr_max, critical_low, tachycardia,
+        round(delay_sum::numeric, 6) AS delay_sum FROM ${table}`;
+        const [diff] = await db.query<{ missing: number; extra: number; groups: number }>(
+          `SELECT (SELECT count(*)::int FROM (${from} EXCEPT ${rolled}) a) AS missing,
+                (SELECT count(*)::int FROM (${rolled} EXCEPT ${from}) b) AS extra,
+                (SELECT count(*)::int FROM ${table}) AS groups`,
+        );
+        assert.deepEqual({ missing: diff!.missing, extra: diff!.extra }, { missing: 0, extra: 0 });
+        assert.ok(diff!.groups > 1, `${table} has ${diff!.groups} rows`);
+      });
+    }
+  },
 );

@@ -14,15 +14,25 @@ import pg from "pg";
 import type { Buffer } from "node:buffer";
 import type { Alert, Beat, CustomerHistory } from "../domain/episodes.ts";
 import { alertColumns, deadLetterColumns, readingColumns } from "./_columns.ts";
+import { insertReadingsSql } from "./_rollup_sql.ts";
 import { classifyError, UnencodableRowError } from "./errors.ts";
 import type { DeadLetter, StoredReading, WriteResult } from "./rows.ts";
 
-const INSERT_READINGS = `
-INSERT INTO readings (customer_id, recorded_at, heart_rate, is_anomaly, reported_anomaly,
-                      reading_id, kafka_partition, kafka_offset, category)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::bool[], $5::bool[],
-                     $6::uuid[], $7::int4[], $8::int8[], $9::text[])
-ON CONFLICT DO NOTHING`;
+/** Readings in, and the rollups (5 s, 1 min, 1 h) of the rows actually stored kept in step: `_rollup_sql.ts`. */
+const INSERT_READINGS = insertReadingsSql(
+  [
+    "customer_id",
+    "recorded_at",
+    "heart_rate",
+    "is_anomaly",
+    "reported_anomaly",
+    "reading_id",
+    "kafka_partition",
+    "kafka_offset",
+    "category",
+  ],
+  ["text", "timestamptz", "float8", "bool", "bool", "uuid", "int4", "int8", "text"],
+);
 
 const UPSERT_ALERTS = `
 INSERT INTO alerts (customer_id, kind, started_at, opened_at, last_at, ended_at, peak, reading_count, severity,
@@ -166,10 +176,11 @@ export class Repository {
     let broken = false;
     try {
       await client.query("BEGIN");
-      const inserted = readingValues === null
-        ? 0
-        : (await client.query({ name: "insert_readings", text: INSERT_READINGS, values: readingValues })).rowCount ??
-          0;
+      const inserted = readingValues === null ? 0 : (await client.query<{ inserted: number }>({
+        name: "insert_readings",
+        text: INSERT_READINGS,
+        values: readingValues,
+      })).rows[0]?.inserted ?? 0;
       const rejected = letterValues === null ? 0 : (await client.query({
         name: "insert_dead_letters",
         text: INSERT_DEAD_LETTERS,
@@ -214,6 +225,8 @@ export class Repository {
   async checkSchema(): Promise<void> {
     await this.#query("SELECT 1 FROM readings LIMIT 0");
     await this.#query("SELECT 1 FROM dead_letters LIMIT 0");
+    // the newest tables the batch statement writes (sql/migrations/003): an older schema says so here
+    await this.#query("SELECT 1 FROM readings_1m, readings_1h LIMIT 0");
   }
 
   /**

@@ -20,6 +20,7 @@
 -- `deno task db:maintain --retention readings=90d`.
 CREATE TABLE heartbeat_partitions (
   parent     text     PRIMARY KEY,
+  key_column text     NOT NULL,                                          -- the partition key
   step       interval NOT NULL DEFAULT '1 day' CHECK (step = '1 day'),
   premake    integer  NOT NULL DEFAULT 7 CHECK (premake BETWEEN 1 AND 366),  -- days made ahead of now
   retention  interval CHECK (retention >= '2 days')                          -- never the day being written
@@ -123,9 +124,9 @@ CREATE TRIGGER readings_5s_add AFTER INSERT ON readings
   REFERENCING NEW TABLE AS new_readings
   FOR EACH STATEMENT EXECUTE FUNCTION readings_5s_add();
 
-INSERT INTO heartbeat_partitions (parent, retention) VALUES
-  ('readings', '30 days'),
-  ('readings_5s', '30 days');
+INSERT INTO heartbeat_partitions (parent, key_column, retention) VALUES
+  ('readings', 'recorded_at', '30 days'),
+  ('readings_5s', 'bucket', '30 days');
 
 -- The maintenance step: for each table of heartbeat_partitions, (1) rows in the default
 -- partition go to a partition of their day, made for them, or are deleted when their day is
@@ -151,10 +152,10 @@ BEGIN
   PERFORM pg_advisory_xact_lock(7522525924148393314);
   PERFORM set_config('lock_timeout', (extract(epoch FROM lock_wait) * 1000)::bigint::text, true);
   FOR cfg IN SELECT * FROM heartbeat_partitions ORDER BY parent LOOP
-    -- (1) the default partition's rows, day by day
+    -- (1) the default partition's rows, partition by partition
     FOR d IN EXECUTE format(
-      'SELECT date_trunc(''day'', %I, ''UTC'') AS day, count(*) AS n FROM %I GROUP BY 1 ORDER BY 1',
-      CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, cfg.parent || '_default')
+      'SELECT (heartbeat_partition_of(%L, %L, %I)).lo AS day, count(*) AS n FROM %I GROUP BY 1 ORDER BY 1',
+      cfg.parent, cfg.step, cfg.key_column, cfg.parent || '_default')
     LOOP
       target := heartbeat_partition_of(cfg.parent, cfg.step, d.day);
       IF cfg.retention IS NOT NULL AND target.hi <= at - cfg.retention THEN
@@ -163,8 +164,8 @@ BEGIN
         IF NOT dry_run THEN
           BEGIN
             EXECUTE format('DELETE FROM %I WHERE %I >= %L AND %I < %L', partition_name,
-                           CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, target.lo,
-                           CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, target.hi);
+                           cfg.key_column, target.lo,
+                           cfg.key_column, target.hi);
           EXCEPTION WHEN lock_not_available THEN
             action := 'skipped'; detail := 'lock not granted within ' || lock_wait || ': ' || detail;
           END;
@@ -179,8 +180,8 @@ BEGIN
           EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', target.name, cfg.parent);
           EXECUTE format('WITH moved AS (DELETE FROM %I WHERE %I >= %L AND %I < %L RETURNING *) '
                          'INSERT INTO %I SELECT * FROM moved', cfg.parent || '_default',
-                         CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, target.lo,
-                         CASE cfg.parent WHEN 'readings_5s' THEN 'bucket' ELSE 'recorded_at' END, target.hi,
+                         cfg.key_column, target.lo,
+                         cfg.key_column, target.hi,
                          target.name);
           GET DIAGNOSTICS moved = ROW_COUNT;
           EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
