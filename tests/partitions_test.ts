@@ -390,6 +390,18 @@ integrationTest(
     // every record delivered again, in other batches, and some overlapping
     const again = await db.repository.writeBatch([...rows.slice(1000, 2500), ...rows.slice(0, 200)], []);
     assert.equal(again.inserted, 0);
+    // rows written around the consumer reach no rollup, until heartbeat_rollups_rebuild() is run
+    await db.query(
+      `INSERT INTO readings (customer_id, recorded_at, heart_rate, is_anomaly, category, kafka_partition, kafka_offset)
+       SELECT 'CUST-PSQL', $1::timestamptz + i * interval '7 seconds', 70, false, 'normal', 0, i
+       FROM generate_series(1, 40) AS i`,
+      [new Date(start).toISOString()],
+    );
+    const [rebuilt] = await db.query<{ n: number }>("SELECT heartbeat_rollups_rebuild($1, $2)::int AS n", [
+      new Date(start).toISOString(),
+      new Date(start + 4 * 3_600_000).toISOString(),
+    ]);
+    assert.ok(rebuilt!.n > 0);
     const tables: [string, string][] = [["readings_5s", "5 seconds"], ["readings_1m", "1 minute"], [
       "readings_1h",
       "1 hour",
