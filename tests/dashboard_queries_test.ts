@@ -214,11 +214,14 @@ Deno.test("the dashboard's queries hold no SQL comments (recent Grafana strips t
   for (const q of queries) assert.doesNotMatch(q.rawSql, /--|\/\*/, q.name);
 });
 
-Deno.test("every dashboard query is one SELECT limited by $__timeFilter, and expands", () => {
+/** A query's time range: $__timeFilter(column), or the rollups' function, which takes the range. */
+const TIME_RANGE = /\$__timeFilter\(\w+\)|readings_rollup\(\$__timeFrom\(\), \$__timeTo\(\), \$__interval_ms\)/;
+
+Deno.test("every dashboard query is one SELECT limited to its time range, and expands", () => {
   assert.ok(queries.some((q) => q.source === "variable") && queries.some((q) => q.source === "annotation"));
   for (const q of queries) {
     assert.match(q.rawSql, /^\s*(SELECT|WITH)\b/i, q.name);
-    assert.match(q.rawSql, /\$__timeFilter\(\w+\)/, `${q.name} does not filter on the time range`);
+    assert.match(q.rawSql, TIME_RANGE, `${q.name} does not filter on the time range`);
     assert.doesNotMatch(q.rawSql, /;\s*\S/, `${q.name} holds more than one statement`);
     const { sql } = expandQuery(q, { from: FROM, to: TO }, { customer: ["CUST-001"] });
     assert.doesNotMatch(sql, /\$\w/, `${q.name} keeps an unexpanded $ after expansion: ${sql}`);

@@ -139,11 +139,13 @@ integrationTest(
     const before = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM readings");
     const dry = await db.repository.maintainPartitions({ at, dryRun: true });
     const dropped = [`readings_p${dayName(today() - DAY)}`, `readings_p${dayName(today())}`];
-    // readings and its 5-second rollup keep 30 days; the coarser rollups a year, or for ever
+    // readings keeps 30 days; its 5-second rollup 7, so all of that one's premade days go too
+    assert.deepEqual(actions(dry, "drop").filter((p) => p.startsWith("readings_p")), dropped);
     assert.deepEqual(
-      actions(dry, "drop"),
-      [...dropped, ...dropped.map((d) => d.replace("readings_", "readings_5s_"))].sort(),
+      actions(dry, "drop").filter((p) => p.startsWith("readings_5s_p")),
+      Array.from({ length: 9 }, (_, k) => `readings_5s_p${dayName(today() + (k - 1) * DAY)}`),
     );
+    assert.ok(!actions(dry, "drop").some((p) => /^readings_1[mh]_/.test(p)), "the coarser rollups keep a year, or all");
     assert.deepEqual(await db.query("SELECT count(*)::int AS n FROM readings"), before, "a dry run drops nothing");
 
     const done = await db.repository.maintainPartitions({ at });
@@ -425,6 +427,61 @@ integrationTest(
         );
         assert.deepEqual({ missing: diff!.missing, extra: diff!.extra }, { missing: 0, extra: 0 });
         assert.ok(diff!.groups > 1, `${table} has ${diff!.groups} rows`);
+      });
+    }
+  },
+);
+
+integrationTest(
+  "readings_rollup() serves a range from the coarsest rollup that fits its interval, range and retention, exactly",
+  async (t) => {
+    await using db = await testDatabase();
+    const H = 3_600_000, now = Date.now();
+    const width = async (from: number, to: number, intervalMs: number) =>
+      (await db.query<{ w: number }>("SELECT readings_rollup_width($1, $2, $3) AS w", [
+        new Date(from).toISOString(),
+        new Date(to).toISOString(),
+        intervalMs,
+      ]))[0]!.w;
+    const cases: [string, number, number, number, number][] = [
+      ["15 minutes at 5 s", now - 15 * 60_000, now, 5_000, 5],
+      ["24 hours at 1 min", now - 24 * H, now, 60_000, 60],
+      ["7 days at 100 points (about 2 h)", now - 7 * 24 * H, now, 2 * H, 3600],
+      ["30 days at 22 min", now - 30 * 24 * H, now, 22 * 60_000, 60],
+      ["30 days at 100 points (about 7 h)", now - 30 * 24 * H, now, 7 * H, 3600],
+      ["1 hour at 1 min: a sixtieth of the range is 1 min", now - H, now, 60_000, 60],
+      [
+        "2 hours 10 days ago: the 5-second rollup keeps 7 days",
+        now - 10 * 24 * H,
+        now - 10 * 24 * H + 2 * H,
+        5_000,
+        60,
+      ],
+      [
+        "2 hours 400 days ago: the 1-minute rollup keeps a year",
+        now - 400 * 24 * H,
+        now - 400 * 24 * H + 2 * H,
+        5_000,
+        3600,
+      ],
+    ];
+    for (const [name, from, to, intervalMs, expected] of cases) {
+      await t.step(name, async () => assert.equal(await width(from, to, intervalMs), expected));
+    }
+    const start = today() + 2 * H;
+    const rows = Array.from(
+      { length: 2000 },
+      (_, i) => reading(`CUST-${i % 4}`, new Date(start + i * 5_300).toISOString(), i),
+    );
+    await db.repository.writeBatch(rows, []);
+    for (const intervalMs of [5_000, 60_000, H]) {
+      await t.step(`the three hours' sum is the readings' count at ${intervalMs / 1000} s`, async () => {
+        const [got] = await db.query<{ n: number; w: number }>(
+          "SELECT sum(readings)::int AS n, readings_rollup_width($1, $2, $3) AS w FROM readings_rollup($1, $2, $3)",
+          [new Date(start).toISOString(), new Date(start + 3 * H - 1).toISOString(), intervalMs],
+        );
+        const expectedWidth = intervalMs >= H ? 60 : intervalMs >= 60_000 ? 60 : 5; // a sixtieth of 3 h is 3 min
+        assert.deepEqual(got, { n: rows.filter((r) => r.recordedAtMs < start + 3 * H).length, w: expectedWidth });
       });
     }
   },
