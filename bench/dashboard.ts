@@ -267,7 +267,7 @@ async function fill(): Promise<FillInfo> {
   await withClient(url, async (client) => {
     await client.query("CREATE TABLE bench_fill (complete boolean NOT NULL, info jsonb NOT NULL)");
     // the primary key, BRIN and partial indexes are built once at the end (faster than row by row);
-    // the rollup trigger stays, so readings_5s is filled as the consumer's inserts fill it
+    // the rollups, which the consumer's batch statement keeps, are rebuilt from the readings after
     const { rows: indexes } = await client.query<{ name: string; def: string; constraint: string | null }>(
       `SELECT i.indexrelid::regclass::text AS name, c.conname AS constraint,
               CASE WHEN c.oid IS NULL THEN pg_get_indexdef(i.indexrelid) ELSE pg_get_constraintdef(c.oid) END AS def
@@ -289,6 +289,10 @@ async function fill(): Promise<FillInfo> {
       console.log(`  hour ${h + 1}/${hours}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
     for (const sql of after) await client.query(sql);
+    await client.query("SELECT heartbeat_rollups_rebuild($1, $2)", [
+      new Date(Date.parse(DATA_END) - seconds * 1000).toISOString(),
+      DATA_END,
+    ]);
     for (const index of indexes) {
       await client.query(
         index.constraint === null
