@@ -245,7 +245,7 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '001_baseline
 COMMIT;
 
 -- =============================================================================================
--- 002_time_partitions.sql (sha-256 1e176148caa8e8d8c1552e11a7bddca9beacd7e8ad31ee67d2a741cfc13f053c)
+-- 002_time_partitions.sql (sha-256 8168c1c4fb8bf2dc06acc34fc64d840b00237dcbf0c5406fb1f6ee9806987157)
 BEGIN;
 -- readings and its 5-second rollup become range-partitioned by time (daily partitions in UTC, and a
 -- default partition for a row whose day has none), with the partitions made ahead of time and
@@ -379,7 +379,8 @@ INSERT INTO heartbeat_partitions (parent, key_column, retention) VALUES
 
 -- The maintenance step: for each table of heartbeat_partitions, (1) rows in the default
 -- partition go to a partition of their day, made for them, or are deleted when their day is
--- older than the retention window (a replay of dropped data); (2) the partitions of yesterday,
+-- older than the retention window (a replay of dropped data; rows keyed 'infinity' stay where they
+-- are, never dropped); (2) the partitions of yesterday,
 -- today and `premake` days ahead exist; (3) partitions whose last instant is older than the
 -- window are detached and dropped. Each step waits at most `lock_wait` for its lock and is
 -- reported as `skipped` (to be retried by the next run) when it did not get it. With `dry_run`
@@ -403,8 +404,8 @@ BEGIN
   FOR cfg IN SELECT * FROM heartbeat_partitions ORDER BY parent LOOP
     -- (1) the default partition's rows, partition by partition
     FOR d IN EXECUTE format(
-      'SELECT (heartbeat_partition_of(%L, %L, %I)).lo AS day, count(*) AS n FROM %I GROUP BY 1 ORDER BY 1',
-      cfg.parent, cfg.step, cfg.key_column, cfg.parent || '_default')
+      'SELECT (heartbeat_partition_of(%L, %L, %I)).lo AS day, count(*) AS n FROM %I WHERE isfinite(%I) '
+      'GROUP BY 1 ORDER BY 1', cfg.parent, cfg.step, cfg.key_column, cfg.parent || '_default', cfg.key_column)
     LOOP
       target := heartbeat_partition_of(cfg.parent, cfg.step, d.day);
       IF cfg.retention IS NOT NULL AND target.hi <= at - cfg.retention THEN
@@ -490,7 +491,7 @@ REVOKE ALL ON FUNCTION heartbeat_maintain(timestamptz, boolean, interval) FROM P
 -- before the consumer writes (it runs heartbeat_maintain() at start and every hour as well).
 SELECT count(*) FROM heartbeat_maintain();
 
-INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '002_time_partitions.sql', '1e176148caa8e8d8c1552e11a7bddca9beacd7e8ad31ee67d2a741cfc13f053c');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '002_time_partitions.sql', '8168c1c4fb8bf2dc06acc34fc64d840b00237dcbf0c5406fb1f6ee9806987157');
 COMMIT;
 
 -- =============================================================================================
@@ -636,4 +637,53 @@ $$;
 UPDATE heartbeat_partitions SET retention = '7 days' WHERE parent = 'readings_5s';
 
 INSERT INTO schema_migrations (version, name, checksum) VALUES (4, '004_dashboard_rollup.sql', '04e2dfee41dc723fe082e36d21ea937270ae0b33930b4ffde042a8c8302acb3b');
+COMMIT;
+
+-- =============================================================================================
+-- 005_dead_letters_partitions.sql (sha-256 6ecd7c01f63a489888bab386e8e1e25cbbc5bb7849452cf42dd16967f6f8f6cf)
+BEGIN;
+-- dead_letters becomes range-partitioned by day like readings, by a key fixed per Kafka record,
+-- so that a redelivered bad record still meets its first copy: kafka_time, the record's own
+-- timestamp (which is when it reached Kafka, so within the consumer's lag of its rejection), or
+-- 'infinity' for a record without one (kept in the default partition, never dropped). Its key is
+-- (topic, kafka_partition, kafka_offset, kafka_time). Retention: 90 days by default.
+--
+-- Upgrading: dead letters are few (about 1 % of the readings in a healthy fleet), so the rows are
+-- copied into the new table rather than attached (the key gains a column); the maintenance run
+-- at the end files them by day, and deletes those already older than the window.
+
+ALTER TABLE dead_letters RENAME TO dead_letters_legacy;
+ALTER INDEX dead_letters_pkey RENAME TO dead_letters_legacy_pkey;
+ALTER INDEX dead_letters_rejected_at_idx RENAME TO dead_letters_legacy_rejected_at_idx;
+
+CREATE TABLE dead_letters (
+  topic            text        NOT NULL,
+  kafka_partition  integer     NOT NULL,
+  kafka_offset     bigint      NOT NULL,
+  kafka_key        bytea,                       -- null for unkeyed messages
+  kafka_timestamp  timestamptz,                 -- the record's timestamp in Kafka
+  payload          bytea,                       -- the raw value, byte for byte (null for tombstones)
+  payload_bytes    integer     NOT NULL,
+  reason           text        NOT NULL,        -- the first reason's code, for grouping
+  reasons          jsonb       NOT NULL,        -- every reason: [{"code","field","detail"}]
+  rejected_at      timestamptz NOT NULL DEFAULT now(),
+  kafka_time       timestamptz NOT NULL,        -- the partition key: kafka_timestamp, or 'infinity' without one
+  PRIMARY KEY (topic, kafka_partition, kafka_offset, kafka_time)
+) PARTITION BY RANGE (kafka_time);
+CREATE INDEX dead_letters_rejected_at_idx ON dead_letters (rejected_at);
+CREATE TABLE dead_letters_default PARTITION OF dead_letters DEFAULT;
+
+INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp, payload, payload_bytes,
+                          reason, reasons, rejected_at, kafka_time)
+SELECT topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp, payload, payload_bytes, reason, reasons,
+       rejected_at, coalesce(kafka_timestamp, 'infinity')
+FROM dead_letters_legacy;
+DROP TABLE dead_letters_legacy;
+
+INSERT INTO heartbeat_partitions (parent, key_column, step, premake, retention) VALUES
+  ('dead_letters', 'kafka_time', '1 day', 7, '90 days');
+
+SELECT count(*) FROM heartbeat_maintain();
+
+INSERT INTO schema_migrations (version, name, checksum) VALUES (5, '005_dead_letters_partitions.sql', '6ecd7c01f63a489888bab386e8e1e25cbbc5bb7849452cf42dd16967f6f8f6cf');
 COMMIT;

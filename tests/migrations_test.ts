@@ -234,12 +234,13 @@ integrationTest(
     const fingerprint = async () =>
       await db.rows<Record<string, string>>(
         `SELECT (SELECT count(*) || ':' || md5(string_agg(r::text, '|' ORDER BY customer_id, recorded_at)) FROM readings r) AS readings,
-              (SELECT count(*) || ':' || md5(string_agg(d::text, '|' ORDER BY kafka_offset)) FROM dead_letters d) AS dead_letters,
-              (SELECT count(*) || ':' || md5(string_agg(a::text, '|' ORDER BY started_at)) FROM alerts a) AS alerts,
-              (SELECT count(*) || ':' || md5(string_agg(b::text, '|' ORDER BY customer_id, bucket)) FROM readings_5s b) AS rollup`,
+              (SELECT count(*) || ':' || md5(string_agg((d.topic, d.kafka_partition, d.kafka_offset, d.kafka_key, d.kafka_timestamp, d.payload, d.payload_bytes, d.reason, d.reasons, d.rejected_at)::text, '|' ORDER BY kafka_offset)) FROM dead_letters d) AS dead_letters,
+              (SELECT count(*) || ':' || md5(string_agg(a::text, '|' ORDER BY started_at)) FROM alerts a) AS alerts`,
       );
     const before = await fingerprint();
     assert.match(before[0]!.readings!, /^500:/);
+    const [old5s] = await db.rows<{ n: number }>("SELECT sum(readings)::int AS n FROM readings_5s");
+    assert.equal(old5s!.n, 500);
 
     const log = memoryLog();
     const result = await migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES, log });
@@ -260,6 +261,12 @@ integrationTest(
       },
     );
     await t.step("every row is as it was", async () => assert.deepEqual(await fingerprint(), before));
+    await t.step("the old 5-second rollup's totals live on in the coarser ones, past its 7 days", async () => {
+      const [sums] = await db.rows<{ m: number; h: number }>(
+        "SELECT (SELECT sum(readings)::int FROM readings_1m) AS m, (SELECT sum(readings)::int FROM readings_1h) AS h",
+      );
+      assert.deepEqual(sums, { m: 500, h: 500 });
+    });
     await t.step("the next run is a no-op", async () => {
       const again = await migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES });
       assert.deepEqual(again, { version: LATEST, applied: [], adopted: null });

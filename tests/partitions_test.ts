@@ -208,6 +208,7 @@ integrationTest("retention settings are kept per table and checked: under 2 days
   await db.repository.setPartitionSettings("readings", { retentionMs: 90 * DAY });
   await db.repository.setPartitionSettings("readings_5s", { retentionMs: null, premake: 3 });
   assert.deepEqual(await db.repository.partitionSettings(), [
+    { table: "dead_letters", premake: 7, retentionMs: 90 * DAY },
     { table: "readings", premake: 7, retentionMs: 90 * DAY },
     { table: "readings_1h", premake: 2, retentionMs: null },
     { table: "readings_1m", premake: 2, retentionMs: 365.25 * DAY }, // PostgreSQL's year
@@ -484,5 +485,54 @@ integrationTest(
         assert.deepEqual(got, { n: rows.filter((r) => r.recordedAtMs < start + 3 * H).length, w: expectedWidth });
       });
     }
+  },
+);
+
+integrationTest(
+  "dead letters are filed by their Kafka timestamp's day, stay single when redelivered, and go after 90 days",
+  async () => {
+    await using db = await testDatabase();
+    const letter = (offset: number, timestampMs: number | null) => ({
+      topic: "heartbeat-readings",
+      partition: 2,
+      offset: String(offset),
+      key: null,
+      value: new TextEncoder().encode("{"),
+      timestampMs,
+      reasons: [{ code: "not_json" as const, detail: "truncated" }],
+    });
+    const now = Date.now();
+    const letters = [letter(1, now), letter(2, now - DAY), letter(3, null)];
+    assert.equal((await db.repository.writeBatch([], letters)).rejected, 3);
+    const again = await db.repository.writeBatch([], letters);
+    assert.deepEqual(
+      [again.rejected, again.rejectedDuplicates],
+      [0, 3],
+      "a redelivery adds nothing, with or without a timestamp",
+    );
+    const where = async () =>
+      Object.fromEntries(
+        (await db.query<{ o: string; p: string }>(
+          "SELECT kafka_offset::text AS o, tableoid::regclass::text AS p FROM dead_letters ORDER BY 1",
+        )).map((r) => [r.o, r.p]),
+      );
+    assert.deepEqual(await where(), {
+      1: `dead_letters_p${dayName(today())}`,
+      2: `dead_letters_p${dayName(today() - DAY)}`,
+      3: "dead_letters_default", // no timestamp: keyed 'infinity', kept there
+    });
+    assert.deepEqual(
+      (await db.repository.maintainPartitions()).filter((a) => a.partition.startsWith("dead_letters")),
+      [],
+      "maintenance leaves the one without a timestamp where it is",
+    );
+    const later = await db.repository.maintainPartitions({
+      at: new Date(today() + 91 * DAY + 3_600_000).toISOString(),
+    });
+    assert.deepEqual(actions(later, "drop").filter((p) => p.startsWith("dead_letters_p")).slice(0, 2), [
+      `dead_letters_p${dayName(today() - DAY)}`,
+      `dead_letters_p${dayName(today())}`,
+    ]);
+    assert.deepEqual(await where(), { 3: "dead_letters_default" });
   },
 );

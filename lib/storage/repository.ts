@@ -103,8 +103,9 @@ ORDER BY c.customer_id, h.recorded_at`;
 
 const INSERT_DEAD_LETTERS = `
 INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp,
-                          payload, payload_bytes, reason, reasons)
-SELECT t, p, o, k, to_timestamp(ts / 1000.0), v, coalesce(length(v), 0), r, rs::jsonb
+                          payload, payload_bytes, reason, reasons, kafka_time)
+SELECT t, p, o, k, to_timestamp(ts / 1000.0), v, coalesce(length(v), 0), r, rs::jsonb,
+       coalesce(to_timestamp(ts / 1000.0), 'infinity')  -- the partition key (migration 005)
 FROM unnest($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::float8[], $6::bytea[],
             $7::text[], $8::text[]) AS x(t, p, o, k, ts, v, r, rs)
 ON CONFLICT DO NOTHING`;
@@ -227,6 +228,7 @@ export class Repository {
     await this.#query("SELECT 1 FROM dead_letters LIMIT 0");
     // the newest tables the batch statement writes (sql/migrations/003): an older schema says so here
     await this.#query("SELECT 1 FROM readings_1m, readings_1h LIMIT 0");
+    await this.#query("SELECT kafka_time FROM dead_letters LIMIT 0"); // migration 005
   }
 
   /**

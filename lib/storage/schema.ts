@@ -102,10 +102,14 @@ export async function waitForSchema(
     } catch (error) {
       const code = (error instanceof TransientError ? error.code : undefined) ?? "";
       const message = error instanceof Error ? error.message : String(error);
-      if (code === "42P01" || code === "3D000") {
-        throw new Error(`the database has no heartbeat schema (${message}); run: deno task db:migrate`, {
-          cause: error,
-        });
+      // a missing table or database, or a column of a later migration: the schema is older than this code
+      if (code === "42P01" || code === "3D000" || code === "42703") {
+        throw new Error(
+          `the database has no heartbeat schema, or an older one (${message}); run: deno task db:migrate`,
+          {
+            cause: error,
+          },
+        );
       }
       if (/client password must be a string/.test(message)) {
         throw new Error(

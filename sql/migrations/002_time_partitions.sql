@@ -130,7 +130,8 @@ INSERT INTO heartbeat_partitions (parent, key_column, retention) VALUES
 
 -- The maintenance step: for each table of heartbeat_partitions, (1) rows in the default
 -- partition go to a partition of their day, made for them, or are deleted when their day is
--- older than the retention window (a replay of dropped data); (2) the partitions of yesterday,
+-- older than the retention window (a replay of dropped data; rows keyed 'infinity' stay where they
+-- are, never dropped); (2) the partitions of yesterday,
 -- today and `premake` days ahead exist; (3) partitions whose last instant is older than the
 -- window are detached and dropped. Each step waits at most `lock_wait` for its lock and is
 -- reported as `skipped` (to be retried by the next run) when it did not get it. With `dry_run`
@@ -154,8 +155,8 @@ BEGIN
   FOR cfg IN SELECT * FROM heartbeat_partitions ORDER BY parent LOOP
     -- (1) the default partition's rows, partition by partition
     FOR d IN EXECUTE format(
-      'SELECT (heartbeat_partition_of(%L, %L, %I)).lo AS day, count(*) AS n FROM %I GROUP BY 1 ORDER BY 1',
-      cfg.parent, cfg.step, cfg.key_column, cfg.parent || '_default')
+      'SELECT (heartbeat_partition_of(%L, %L, %I)).lo AS day, count(*) AS n FROM %I WHERE isfinite(%I) '
+      'GROUP BY 1 ORDER BY 1', cfg.parent, cfg.step, cfg.key_column, cfg.parent || '_default', cfg.key_column)
     LOOP
       target := heartbeat_partition_of(cfg.parent, cfg.step, d.day);
       IF cfg.retention IS NOT NULL AND target.hi <= at - cfg.retention THEN
