@@ -208,10 +208,10 @@ function fillStatements(
      ) a`,
     // 1 % dead letters, evenly spread, eight reasons
     `INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp, payload, payload_bytes,
-                               reason, reasons, rejected_at)
+                               reason, reasons, rejected_at, kafka_time)
      SELECT 'heartbeat-readings', i % 6, i, convert_to(cid, 'UTF8'), ts, p, length(p), r,
             jsonb_build_array(jsonb_build_object('code', r, 'field', 'heart_rate', 'detail', 'synthetic ' || r)),
-            ts + interval '0.2 s'
+            ts + interval '0.2 s', ts
      FROM (
        SELECT i, cid, ts, r,
               convert_to(format('{"customer_id":"%s","timestamp":"%s","heart_rate":"%s"}', cid, ts, r), 'UTF8') AS p
