@@ -212,14 +212,16 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
     await writeState(root, state);
     // the producer starts once the consumer holds its partitions (it creates the topic when missing)
     const readyBy = performance.now() + 60_000;
-    while (!stopRequested && performance.now() < readyBy) {
-      if ((await scrape(config.consumerMetricsPort, "/readyz"))?.ok) break;
-      if (consumer.done) break;
+    let ready = false;
+    while (!stopRequested && !consumer.done && performance.now() < readyBy) {
+      if ((ready = (await scrape(config.consumerMetricsPort, "/readyz"))?.ok ?? false)) break;
       await sleep(500);
     }
     if (!stopRequested && !consumer.done) {
       say(
-        `consumer ready; starting the producer: ${config.rate} readings/s from ${config.customers} simulated customers`,
+        `${
+          ready ? "consumer ready" : "the consumer is not ready after 60 s (see its lines)"
+        }; starting the producer: ${config.rate} readings/s from ${config.customers} simulated customers`,
       );
       start("producer", "producer", 1, [
         "--rate",
