@@ -134,6 +134,22 @@ function saslOptions(sasl: NonNullable<KafkaSecurity["sasl"]>): SASLOptions {
  * @returns whether the topic was created
  */
 export async function ensureTopic(kafka: Kafka, topic: string, partitions: number, log: Logger): Promise<boolean> {
+  // a broker that has just started, or a topic just created by another client, can answer
+  // UNKNOWN_TOPIC_OR_PARTITION or LEADER_NOT_AVAILABLE for a moment (seen from deno task dev's
+  // fresh broker): kafkajs marks those retriable, and so is this whole step, a few times
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await ensureTopicOnce(kafka, topic, partitions, log);
+    } catch (error) {
+      const retriable = (error as { retriable?: unknown }).retriable === true;
+      if (!retriable || attempt >= 10) throw error;
+      log.warn("topic not ready yet; trying again", { topic, attempt, error });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function ensureTopicOnce(kafka: Kafka, topic: string, partitions: number, log: Logger): Promise<boolean> {
   const admin = kafka.admin();
   await admin.connect();
   try {
