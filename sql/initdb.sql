@@ -245,7 +245,7 @@ INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '001_baseline
 COMMIT;
 
 -- =============================================================================================
--- 002_time_partitions.sql (sha-256 841d894c111e4109e5ae0b9bbebe37b3909f444d966ae9156a93911ea40abce6)
+-- 002_time_partitions.sql (sha-256 29860396c4b160958ebbca9a93a00e67813097889e32ed68b0cc95b6f7a7ab38)
 BEGIN;
 -- readings and its 5-second rollup become range-partitioned by time (daily partitions in UTC, and a
 -- default partition for a row whose day has none), with the partitions made ahead of time and
@@ -440,8 +440,12 @@ BEGIN
           EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                          cfg.parent, target.name, target.lo, target.hi);
           detail := format('%s rows of %s moved out of %s', moved, d.day::date, cfg.parent || '_default');
-        EXCEPTION WHEN lock_not_available THEN
-          action := 'skipped'; detail := 'lock not granted within ' || lock_wait || ': ' || detail;
+        EXCEPTION
+          WHEN lock_not_available THEN
+            action := 'skipped'; detail := 'lock not granted within ' || lock_wait || ': ' || detail;
+          WHEN duplicate_table THEN
+            action := 'skipped';
+            detail := format('a table %s exists and is not a partition of %s: attach or drop it', target.name, cfg.parent);
         END;
       END IF;
       RETURN NEXT;
@@ -467,6 +471,9 @@ BEGIN
           WHEN check_violation THEN
             -- rows of that day reached the default partition after step (1): the next run moves them
             action := 'skipped'; detail := 'rows of that day wait in the default partition: ' || detail;
+          WHEN duplicate_table THEN
+            action := 'skipped';
+            detail := format('a table %s exists and is not a partition of %s: attach or drop it', target.name, cfg.parent);
         END;
       END IF;
       RETURN NEXT;
@@ -498,7 +505,7 @@ REVOKE ALL ON FUNCTION heartbeat_maintain(timestamptz, boolean, interval) FROM P
 -- before the consumer writes (it runs heartbeat_maintain() at start and every hour as well).
 SELECT count(*) FROM heartbeat_maintain();
 
-INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '002_time_partitions.sql', '841d894c111e4109e5ae0b9bbebe37b3909f444d966ae9156a93911ea40abce6');
+INSERT INTO schema_migrations (version, name, checksum) VALUES (2, '002_time_partitions.sql', '29860396c4b160958ebbca9a93a00e67813097889e32ed68b0cc95b6f7a7ab38');
 COMMIT;
 
 -- =============================================================================================

@@ -536,3 +536,77 @@ integrationTest(
     assert.deepEqual(await where(), { 3: "dead_letters_default" });
   },
 );
+
+integrationTest(
+  "deno task db:maintain changes settings, dry-runs and runs, and a bad setting stops it with one line",
+  async (t) => {
+    await using db = await testDatabase();
+    const run = async (args: string[]) => {
+      const child = await spawnTask("db:maintain", args, { DATABASE_ADMIN_URL: db.url });
+      const { code } = await child.status;
+      return { code, out: child.stdout(), err: child.stderr().trim().split("\n").filter((l) => l !== "") };
+    };
+    await t.step("--retention and --premake are kept, and a dry run lists what a run would do", async () => {
+      await db.query(`ALTER TABLE readings DETACH PARTITION readings_p${dayName(today() + 2 * DAY)}`);
+      await db.query(`DROP TABLE readings_p${dayName(today() + 2 * DAY)}`);
+      const { code, out } = await run(["--dry-run", "--retention", "readings=60d,dead_letters=keep", "--premake", "9"]);
+      assert.equal(code, 0);
+      assert.match(out, new RegExp(`^would create +readings_p${dayName(today() + 2 * DAY)} `, "m"));
+      assert.match(out, new RegExp(`^would create +readings_p${dayName(today() + 9 * DAY)} `, "m"));
+      const settings = await db.repository.partitionSettings();
+      assert.deepEqual(settings.find((s) => s.table === "readings"), {
+        table: "readings",
+        premake: 9,
+        retentionMs: 60 * DAY,
+      });
+      assert.equal(settings.find((s) => s.table === "dead_letters")?.retentionMs, null);
+    });
+    await t.step("a run does it, and the next finds nothing to do", async () => {
+      assert.equal((await run([])).code, 0);
+      const again = await run([]);
+      assert.equal(again.code, 0);
+      assert.equal(again.out, "");
+      assert.match(again.err.at(-1)!, /"msg":"partitions are in order: nothing to do"/);
+    });
+    const refusals: [string, string[], number, RegExp][] = [
+      [
+        "a malformed --retention",
+        ["--retention", "readings=soon"],
+        2,
+        /^error: Invalid --retention: expected table=<days>d/,
+      ],
+      [
+        "a window the table refuses",
+        ["--retention", "readings=1d"],
+        1,
+        /^error: maintenance failed for .*check constraint/,
+      ],
+      ["a table that is not partitioned", ["--retention", "alerts=30d"], 1, /alerts: it is not a partitioned table$/],
+    ];
+    for (const [name, args, code, line] of refusals) {
+      await t.step(name, async () => {
+        const r = await run(args);
+        assert.equal(r.code, code, r.err.join("\n"));
+        assert.equal(r.err.length, 1, r.err.join("\n"));
+        assert.match(r.err[0]!, line);
+      });
+    }
+  },
+);
+
+integrationTest(
+  "a table of a partition's name that is not a partition is reported, not overwritten or fatal",
+  async () => {
+    await using db = await testDatabase();
+    const tomorrow = `readings_p${dayName(today() + DAY)}`;
+    await db.query(`ALTER TABLE readings DETACH PARTITION ${tomorrow}`); // detached by hand, kept
+    const actions = await db.repository.maintainPartitions();
+    const mine = actions.filter((a) => a.partition === tomorrow);
+    assert.deepEqual(mine.map((a) => a.action), ["skipped"]);
+    assert.match(
+      mine[0]!.detail,
+      new RegExp(`a table ${tomorrow} exists and is not a partition of readings: attach or drop it`),
+    );
+    assert.ok(actions.some((a) => a.action === "create" && a.partition === tomorrow) === false);
+  },
+);

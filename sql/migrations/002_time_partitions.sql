@@ -191,8 +191,12 @@ BEGIN
           EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
                          cfg.parent, target.name, target.lo, target.hi);
           detail := format('%s rows of %s moved out of %s', moved, d.day::date, cfg.parent || '_default');
-        EXCEPTION WHEN lock_not_available THEN
-          action := 'skipped'; detail := 'lock not granted within ' || lock_wait || ': ' || detail;
+        EXCEPTION
+          WHEN lock_not_available THEN
+            action := 'skipped'; detail := 'lock not granted within ' || lock_wait || ': ' || detail;
+          WHEN duplicate_table THEN
+            action := 'skipped';
+            detail := format('a table %s exists and is not a partition of %s: attach or drop it', target.name, cfg.parent);
         END;
       END IF;
       RETURN NEXT;
@@ -218,6 +222,9 @@ BEGIN
           WHEN check_violation THEN
             -- rows of that day reached the default partition after step (1): the next run moves them
             action := 'skipped'; detail := 'rows of that day wait in the default partition: ' || detail;
+          WHEN duplicate_table THEN
+            action := 'skipped';
+            detail := format('a table %s exists and is not a partition of %s: attach or drop it', target.name, cfg.parent);
         END;
       END IF;
       RETURN NEXT;
