@@ -59,8 +59,6 @@ interface Link {
   done: PromiseWithResolvers<void>;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** A running proxy; `await using` closes it and every connection. */
 export class FaultProxy implements AsyncDisposable {
   readonly #o: FaultProxyOptions;
