@@ -7,6 +7,8 @@
  * valid reading is stored exactly once, every invalid one dead-lettered exactly once, and that the
  * topic, read back record by record, holds each produced message exactly once. Its row of the
  * cluster fault table adds the time to recover ({@link recovery}) and the largest consumer lag seen.
+ * Before them: the topics' replication on the cluster, and a node advertising a fault proxy's port
+ * (tests/support/fault_proxy.ts), which the later scenarios of issue 19 put on the pipeline's links.
  *
  * Run with `deno task test:cluster` (it starts the cluster when nothing answers on its ports).
  *
@@ -42,6 +44,7 @@ import {
   busiestPartition,
   CLUSTER_BROKERS,
   clusterScript,
+  clusterScriptWith,
   clusterTest,
   partitionLeader,
   readBack,
@@ -49,6 +52,7 @@ import {
   waitFullyReplicated,
 } from "./support/cluster.ts";
 import { topicReplicationOf } from "./support/topics.ts";
+import { FaultProxy } from "./support/fault_proxy.ts";
 
 const quiet = createLogger({ level: "error", pretty: false, write: () => {} });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -262,7 +266,7 @@ async function underLoad(s: Scenario): Promise<void> {
   const { samples, maxLag } = sampled;
   for (const c of [a, b]) c.kill("SIGTERM");
   for (const [c, name] of [[a, "consumer a"], [b, "consumer b"]] as const) {
-    assert.equal((await exitWithin(c, 30_000, name)).code, 0, c.stderr().slice(-4000));
+    assert.equal((await exitWithin(c, 45_000, name)).code, 0, c.stderr().slice(-4000)); // its grace period is 30 s
   }
   const back = await readBack(topic.kafka, topic.name, messages);
   const committed = await groupCaughtUp(topic.kafka, topic.name, group).catch(() => false);
@@ -296,6 +300,7 @@ async function underLoad(s: Scenario): Promise<void> {
       lost: lostAcknowledged,
       duplicated: back.duplicated,
       ...extra,
+      topicMissing: lostAcknowledged, // of what it acknowledged: the rest was never sent
     };
     table.push(row);
     console.error(`cluster fault: ${JSON.stringify({ ...row, acknowledged })}`);
@@ -330,6 +335,51 @@ clusterTest("a topic created on a cluster of three brokers gets 3 replicas and m
   assert.equal(got.minInsync, "2");
   assert.equal(got.minInsyncIsTopicConfig, true, "min.insync.replicas is the topic's own setting");
 });
+
+clusterTest(
+  "a node advertising a fault proxy's port is reached through it, and the proxy's black hole stalls it",
+  async () => {
+    await using proxy = FaultProxy.start({ port: 49092, target: { hostname: "127.0.0.1", port: 39092 } });
+    try {
+      await clusterScriptWith({ KAFKA_CLUSTER_ADVERTISED_PORTS: "49092" }, "restart", "1");
+      // bootstrapped on node 2: node 1's address comes from the metadata, as the pipeline's clients get it
+      await using topic = testTopic(["127.0.0.1:39192"]);
+      const admin = topic.kafka.admin();
+      await admin.connect();
+      let partition: number | undefined;
+      try {
+        await waitUntil("node 1 advertising 49092", async () => {
+          const { brokers } = await admin.describeCluster();
+          return brokers.some((b) => b.nodeId === 1 && b.port === 49092);
+        }, 60_000);
+        await admin.createTopics({ topics: [{ topic: topic.name, numPartitions: 6 }], waitForLeaders: true });
+        await waitFullyReplicated(topic.kafka, [topic.name]);
+        const meta = await admin.fetchTopicMetadata({ topics: [topic.name] });
+        partition = meta.topics[0]?.partitions.find((p) => p.leader === 1)?.partitionId;
+      } finally {
+        await admin.disconnect();
+      }
+      assert.ok(partition !== undefined, "node 1 leads a partition of the new topic");
+      const producer = topic.kafka.producer();
+      await producer.connect();
+      try {
+        const before = proxy.accepted;
+        await producer.send({ topic: topic.name, messages: [{ partition, value: "through the proxy" }] });
+        assert.ok(proxy.accepted > before, "the produce request to node 1 went through the proxy");
+        proxy.blackHole();
+        const sent = producer.send({ topic: topic.name, messages: [{ partition, value: "held" }] });
+        const pending = await Promise.race([sent.then(() => false), sleep(2_000).then(() => true)]);
+        assert.ok(pending, "nothing reaches node 1 while its proxy is a black hole");
+        proxy.passThrough();
+        await sent;
+      } finally {
+        await producer.disconnect();
+      }
+    } finally {
+      await clusterScript("restart", "1"); // node 1 advertises its own port again
+    }
+  },
+);
 
 clusterTest("the leader of the busiest partition killed with SIGKILL mid-run loses and doubles nothing", async () => {
   try {

@@ -42,8 +42,14 @@ export class ClusterScriptError extends Error {
  *
  * @throws {ClusterScriptError} when it exits non-zero, with its stderr
  */
-export async function clusterScript(...args: string[]): Promise<string> {
-  const out = await new Deno.Command("bash", { args: [SCRIPT, ...args], stdout: "piped", stderr: "piped" }).output();
+export function clusterScript(...args: string[]): Promise<string> {
+  return clusterScriptWith({}, ...args);
+}
+
+/** {@link clusterScript} with more environment variables (e.g. `KAFKA_CLUSTER_ADVERTISED_PORTS`). */
+export async function clusterScriptWith(env: Record<string, string>, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command("bash", { args: [SCRIPT, ...args], env, stdout: "piped", stderr: "piped" })
+    .output();
   const stderr = new TextDecoder().decode(out.stderr);
   if (stderr.trim() !== "") console.error(stderr.trimEnd());
   if (!out.success) throw new ClusterScriptError(`kafka-cluster.sh ${args.join(" ")} failed (${out.code}):\n${stderr}`);
