@@ -265,9 +265,19 @@ async function underLoad(s: Scenario): Promise<void> {
   }
   const { samples, maxLag } = sampled;
   for (const c of [a, b]) c.kill("SIGTERM");
-  for (const [c, name] of [[a, "consumer a"], [b, "consumer b"]] as const) {
-    assert.equal((await exitWithin(c, 45_000, name)).code, 0, c.stderr().slice(-4000)); // its grace period is 30 s
-  }
+  // their exit codes are asserted after the delivery check, so that the row is there either way
+  const stops = await Promise.all(
+    ([[a, "consumer a"], [b, "consumer b"]] as const).map(async ([c, name]) => ({
+      name,
+      c,
+      code: (await exitWithin(c, 45_000, name)).code, // its grace period is 30 s
+    })),
+  );
+  const checkStops = () => {
+    for (const { name, c, code } of stops) {
+      assert.equal(code, 0, `${name} stops cleanly on SIGTERM:\n${c.stderr().slice(-3000)}`);
+    }
+  };
   const back = await readBack(topic.kafka, topic.name, messages);
   const committed = await groupCaughtUp(topic.kafka, topic.name, group).catch(() => false);
   const producerDone = producer.stderr().trim().split("\n").findLast((l) =>
@@ -313,11 +323,15 @@ async function underLoad(s: Scenario): Promise<void> {
   await checkDelivery(scenario, db, topic, messages, (row) => {
     const merged = { ...row, ...extra };
     table.push(merged);
-    console.error(`cluster fault: ${JSON.stringify({ ...merged, steadyRate: Math.round(rec.steadyRate) })}`);
+    const consumerExits = stops.map((x) => x.code);
+    console.error(
+      `cluster fault: ${JSON.stringify({ ...merged, steadyRate: Math.round(rec.steadyRate), consumerExits })}`,
+    );
   });
   assert.equal(back.duplicated, 0, "no record on the topic twice (the idempotent producer)");
   assert.equal(back.missing, 0, "every produced message is on the topic");
   assert.equal(back.records, messages.length);
+  checkStops();
 }
 
 /** Starts every node that is down and waits until every partition is in sync again. */
