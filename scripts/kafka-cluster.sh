@@ -267,6 +267,8 @@ stop_node() {
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$pid" 2>/dev/null || true
   fi
+  # the port can answer for a moment after the pid is gone: wait, so that a start right after finds it free
+  for _ in $(seq 1 20); do port_open "$(client_port "$n")" || break; sleep 0.5; done
   rm -f "$(pid_file "$n")"; log "node $n: stopped"
 }
 
