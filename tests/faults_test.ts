@@ -16,14 +16,9 @@ import pg from "pg";
 import { Random } from "../lib/simulator/random.ts";
 import type { SimulatedMessage } from "../lib/simulator/simulator.ts";
 import {
-  type Child,
   groupCaughtUp,
   integrationTest,
   PG_SERVER,
-  producerArgs as seededArgs,
-  type SeededRun,
-  simulateRun,
-  spawnTask,
   type TestDatabase,
   testDatabase,
   type TestTopic,
@@ -32,102 +27,26 @@ import {
   waitForJoin,
   waitUntil,
 } from "./support/helpers.ts";
+import {
+  checkDelivery,
+  type FaultRow,
+  liveRun,
+  type Run,
+  simulate,
+  startConsumer,
+  startProducer,
+  topicRecords,
+  total,
+  waitForAllPartitions,
+  waitForSharing,
+} from "./support/delivery.ts";
 
-interface FaultRow {
-  scenario: string;
-  sent: number;
-  stored: number;
-  rejected: number;
-  lost: number;
-  duplicated: number;
-}
 const table: FaultRow[] = [];
 
-type Run = Omit<SeededRun, "anomalyRate">;
-
-const simulate = (run: Run): SimulatedMessage[] => simulateRun({ ...run, anomalyRate: 0.005 }).messages;
-const producerArgs = (topic: string, run: Run, extra: string[] = []) =>
-  seededArgs(topic, { ...run, anomalyRate: 0.005 }, extra);
-
-/** A seeded run that starts a second from now (live traffic) with 1% invalid messages. */
-const liveRun = (run: Pick<Run, "seed" | "count" | "rate" | "customers">): Run => ({
-  ...run,
-  start: new Date(Date.now() + 1_000).toISOString(),
-  invalidRate: 0.01,
-});
-
-/** Starts the real producer script on a seeded run; resolves once it has connected and sends. */
-async function startProducer(topic: string, run: Run, extra: string[] = []): Promise<Child> {
-  const producer = await spawnTask("producer", producerArgs(topic, run, extra));
-  await waitUntil(
-    "the producer to start sending",
-    () => Promise.resolve(producer.stderr().includes('"msg":"producing"')),
-  );
-  return producer;
-}
-
-/** Records on the topic (sum over partitions), to catch a producer that wrote duplicates. */
-async function topicRecords(topic: TestTopic): Promise<number> {
-  const admin = topic.kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic.name);
-    return offsets.reduce((n, o) => n + Number(BigInt(o.high) - BigInt(o.low)), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/**
- * Compares the database with the ground truth and records a row of the fault table.
- * Asserts nothing lost and nothing duplicated.
- */
-async function verify(scenario: string, db: TestDatabase, topic: TestTopic, messages: SimulatedMessage[]) {
-  const valid = new Set<string>();
-  let invalid = 0;
-  for (const m of messages) {
-    if (m.truth.valid) valid.add(`${m.truth.customerId}|${m.truth.recordedAt}|${m.truth.heartRate}`);
-    else invalid++;
-  }
-  const rows = await db.query<{ k: string }>(
-    `SELECT customer_id || '|' || to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '|' || heart_rate AS k FROM readings`,
-  );
-  const stored = new Set(rows.map((r) => r.k));
-  const lostReadings = [...valid].filter((k) => !stored.has(k)).length;
-  const extraReadings = [...stored].filter((k) => !valid.has(k)).length;
-  const { deadLetters } = await db.counts();
-  const records = await topicRecords(topic);
-  const row: FaultRow = {
-    scenario,
-    sent: messages.length,
-    stored: stored.size,
-    rejected: deadLetters,
-    lost: lostReadings + Math.max(0, invalid - deadLetters),
-    duplicated: extraReadings + Math.max(0, deadLetters - invalid) + Math.max(0, records - messages.length),
-  };
-  table.push(row);
-  assert.equal(records, messages.length, "the topic holds each produced message exactly once");
-  assert.equal(lostReadings, 0, "no valid reading lost");
-  assert.equal(extraReadings, 0, "no unexpected reading stored");
-  assert.equal(deadLetters, invalid, "every invalid message dead-lettered exactly once");
-  assert.equal(stored.size, valid.size);
-}
-
-/** Starts the consumer on a topic and database with test-friendly settings. */
-function consumer(db: TestDatabase, topic: TestTopic, group: string, env: Record<string, string> = {}): Promise<Child> {
-  return spawnTask("consumer", [], {
-    DATABASE_URL: db.url,
-    KAFKA_TOPIC: topic.name,
-    KAFKA_GROUP_ID: group,
-    KAFKA_SESSION_TIMEOUT: "6s",
-    ...env,
-  });
-}
-
-async function total(db: TestDatabase): Promise<number> {
-  const c = await db.counts();
-  return c.readings + c.deadLetters;
-}
+/** {@link checkDelivery}, adding the row to this suite's table. */
+const verify = (scenario: string, db: TestDatabase, topic: TestTopic, messages: SimulatedMessage[]) =>
+  checkDelivery(scenario, db, topic, messages, (row) => table.push(row));
+const consumer = startConsumer;
 
 integrationTest(
   "SIGKILL of the consumer at random moments and between the database commit and the offset commit loses and doubles nothing",
@@ -310,27 +229,6 @@ integrationTest("a Kafka broker restart during production and consumption loses 
   assert.equal(stopped.code, 0, c.stderr());
   await verify("Kafka broker restarted mid-run", db, topic, messages);
 }, 240_000);
-
-/** The partitions of a consumer's last "joined group" log line, or undefined before it joined. */
-function lastJoin(c: Child): string | undefined {
-  return [...c.stderr().matchAll(/"msg":"joined group".*"partitions":\[([\d,]*)\]/g)].map((m) => m[1]).at(-1);
-}
-
-/** Waits until two group members' latest assignments are both non-empty and cover the 6 partitions. */
-function waitForSharing(a: Child, b: Child): Promise<void> {
-  return waitUntil("both members to share the partitions", () => {
-    const la = lastJoin(a), lb = lastJoin(b);
-    return Promise.resolve(
-      la !== undefined && lb !== undefined && la !== "" && lb !== "" &&
-        la.split(",").length + lb.split(",").length === 6,
-    );
-  }, 60_000);
-}
-
-/** Waits until a member's latest assignment is every partition. */
-function waitForAllPartitions(c: Child, what: string): Promise<void> {
-  return waitUntil(what, () => Promise.resolve(lastJoin(c) === "0,1,2,3,4,5"), 60_000);
-}
 
 integrationTest(
   "two consumers in one group: when one is killed its partitions move to the other and nothing is lost or doubled",

@@ -127,8 +127,39 @@ function saslOptions(sasl: NonNullable<KafkaSecurity["sasl"]>): SASLOptions {
   };
 }
 
+/** How a new topic is replicated: its replication factor and the topic configs that go with it. */
+export interface TopicReplication {
+  /** Replicas per partition; -1 is the broker's `default.replication.factor`. */
+  replicationFactor: number;
+  /** Topic-level configs set at creation. */
+  configEntries: { name: string; value: string }[];
+}
+
 /**
- * Creates the topic with `partitions` partitions when it does not exist yet. Existing topics are
+ * The replication of a topic created on a cluster of `brokers` brokers: on three or more,
+ * 3 replicas and `min.insync.replicas=2` (with the producer's acks=all, a write is acknowledged
+ * once two replicas have it, so one broker can fail without losing it or stopping the writes);
+ * on fewer, the broker's default (one broker: one replica, as a development broker has).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { topicReplication } from "./client.ts";
+ * assert.deepEqual(topicReplication(3), {
+ *   replicationFactor: 3,
+ *   configEntries: [{ name: "min.insync.replicas", value: "2" }],
+ * });
+ * assert.deepEqual(topicReplication(1), { replicationFactor: -1, configEntries: [] });
+ * ```
+ */
+export function topicReplication(brokers: number): TopicReplication {
+  if (brokers >= 3) return { replicationFactor: 3, configEntries: [{ name: "min.insync.replicas", value: "2" }] };
+  return { replicationFactor: -1, configEntries: [] };
+}
+
+/**
+ * Creates the topic with `partitions` partitions when it does not exist yet, replicated as
+ * {@link topicReplication} says for the cluster's size (`describeCluster`). Existing topics are
  * left as they are (a topic with fewer partitions is reported, not changed).
  *
  * @returns whether the topic was created
@@ -159,11 +190,21 @@ async function ensureTopicOnce(kafka: Kafka, topic: string, partitions: number, 
       if (have < partitions) log.warn("topic has fewer partitions than configured", { topic, have, partitions });
       return false;
     }
+    const { brokers } = await admin.describeCluster();
+    const replication = topicReplication(brokers.length);
     const created = await admin.createTopics({
-      topics: [{ topic, numPartitions: partitions, replicationFactor: -1 }],
+      topics: [{ topic, numPartitions: partitions, ...replication }],
       waitForLeaders: true,
     });
-    if (created) log.info("created topic", { topic, partitions });
+    if (created) {
+      const minInsync = replication.configEntries.find((c) => c.name === "min.insync.replicas")?.value;
+      log.info("created topic", {
+        topic,
+        partitions,
+        replicationFactor: replication.replicationFactor === -1 ? "broker default" : replication.replicationFactor,
+        ...(minInsync === undefined ? {} : { minInsyncReplicas: Number(minInsync) }),
+      });
+    }
     return created;
   } finally {
     await admin.disconnect();

@@ -11,7 +11,16 @@
  * @module
  */
 import "./patches/preload.ts"; // before kafkajs: see the module
-export { createKafka, ensureTopic, Kafka, type KafkaClientOptions, type KafkaSecurity, openKafka } from "./client.ts";
+export {
+  createKafka,
+  ensureTopic,
+  Kafka,
+  type KafkaClientOptions,
+  type KafkaSecurity,
+  openKafka,
+  type TopicReplication,
+  topicReplication,
+} from "./client.ts";
 export { BrokerHandshakeError, checkBrokers } from "./preflight.ts";
 export { type ConsumeOptions, type ConsumerHooks, type RunningConsumer, startConsumer } from "./consumer_loop.ts";
 export { type RecordSink, toSourceRecord } from "./batch_handler.ts";

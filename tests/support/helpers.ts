@@ -23,7 +23,8 @@ export { dropDatabase, PG_SERVER, type TestDatabase, testDatabase } from "./data
 /** Kafka bootstrap broker the tests use. */
 export const BROKER = "127.0.0.1:9092";
 
-async function reachable(hostname: string, port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on `hostname:port`. */
+export async function reachable(hostname: string, port: number): Promise<boolean> {
   try {
     const conn = await Deno.connect({ hostname, port });
     conn.close();
@@ -52,6 +53,21 @@ if (missingServices !== null && !inCi) {
  * outside CI; under CI it runs and fails at once, naming what is missing.
  */
 export function integrationTest(name: string, fn: (t: Deno.TestContext) => Promise<void>, timeoutMs = 120_000): void {
+  serviceTest(missingServices, name, fn, timeoutMs);
+}
+
+/**
+ * Declares a test that needs services (`missing` names those that do not answer, or is null):
+ * skipped when some are missing outside CI; under CI it runs and fails at once, naming them. Runs
+ * `fn` within `timeoutMs`. {@link integrationTest} is this for Kafka on 9092 and PostgreSQL.
+ */
+export function serviceTest(
+  missing: string | null,
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void>,
+  timeoutMs = 120_000,
+): void {
+  const missingServices = missing;
   Deno.test({
     name,
     ignore: missingServices !== null && !inCi,
@@ -85,10 +101,13 @@ export interface TestTopic extends AsyncDisposable {
   kafka: Kafka;
 }
 
-/** Reserves a unique topic name; the topic is created by whoever uses it first. */
-export function testTopic(): TestTopic {
+/**
+ * Reserves a unique topic name; the topic is created by whoever uses it first. Its client talks
+ * to `brokers` (default: the single test broker, {@link BROKER}).
+ */
+export function testTopic(brokers: string[] = [BROKER]): TestTopic {
   const name = uniqueName("heartbeat-test").replaceAll("_", "-");
-  const kafka = new Kafka({ clientId: "heartbeat-tests", brokers: [BROKER], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: "heartbeat-tests", brokers, logLevel: logLevel.NOTHING });
   return {
     name,
     kafka,
