@@ -1,7 +1,7 @@
 /**
  * The topics the programs create (`ensureTopic`) on the single test broker keep the broker's
  * replication: one replica, no topic-level `min.insync.replicas`. The three-broker case is in
- * tests/cluster_faults_test.ts.
+ * tests/cluster_faults_suite.ts.
  */
 import assert from "node:assert/strict";
 import { ensureTopic } from "../lib/kafka/client.ts";

@@ -1,5 +1,5 @@
 /**
- * What the fault suites share (tests/faults_test.ts on the single broker, tests/cluster_faults_test.ts
+ * What the fault suites share (tests/faults_test.ts on the single broker, tests/cluster_faults_suite.ts
  * on the three-node cluster): seeded live runs of the real producer, consumers started with
  * test-friendly settings, waiting for a group's members to share the partitions, and the check that
  * every valid reading is stored exactly once and every invalid one dead-lettered exactly once.
