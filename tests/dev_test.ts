@@ -52,6 +52,42 @@ async function alive(pids: Iterable<number>): Promise<string[]> {
   return [...pids].flatMap((pid) => table.filter((p) => p.pid === pid).map((p) => `${p.pid} ${p.args}`));
 }
 
+/** `deno task dev` in a session of its own (as a terminal runs it), its output collected. */
+function startDev(args: string[], env: Record<string, string>) {
+  const child = new Deno.Command("setsid", {
+    args: [Deno.execPath(), "task", "dev", ...args, "--status-every", "2s"],
+    cwd: ROOT,
+    env: {
+      HEARTBEAT_CONSUMER_METRICS_PORT: String(PORTS.consumer),
+      HEARTBEAT_PRODUCER_METRICS_PORT: String(PORTS.producer),
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "", exited = false;
+  const pump = (s: ReadableStream<Uint8Array>) =>
+    s.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: (c) => void (output += c) }));
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const status = child.status.finally(() => (exited = true));
+  return {
+    pid: child.pid,
+    status,
+    pumps,
+    output: () => output,
+    exited: () => exited,
+    /** Waits for the first status line after the first stored reading. */
+    running: (timeoutMs: number) =>
+      waitUntil("a status line after the first stored reading", () => {
+        assert.ok(!exited, `dev exited early:\n${output}`);
+        return Promise.resolve(
+          /first reading stored .* after dev started[\s\S]*stored \d+\.\d\/s \(\d+\)/.test(output),
+        );
+      }, timeoutMs),
+  };
+}
+
 const STOPS: [string, (group: number) => Promise<void>][] = [
   ["Ctrl-C (SIGINT to its process group)", async (group) => {
     await new Deno.Command("kill", { args: ["-s", "INT", "--", `-${group}`] }).output();
@@ -81,35 +117,15 @@ for (const [how, stop] of STOPS) {
     }).output();
     const dir = new TextDecoder().decode(made.stdout).trim();
     assert.ok(made.success && dir !== "");
-    const child = new Deno.Command("setsid", {
-      args: [Deno.execPath(), "task", "dev", "--infra", "local", "--status-every", "2s"],
-      cwd: ROOT,
-      env: {
-        KAFKA_PORT: String(PORTS.kafka),
-        KAFKA_CONTROLLER_PORT: String(PORTS.controller),
-        KAFKA_DATA: `${dir}/kafka`,
-        PG_PORT: String(PORTS.postgres),
-        PG_DATA: `${dir}/pg`,
-        HEARTBEAT_CONSUMER_METRICS_PORT: String(PORTS.consumer),
-        HEARTBEAT_PRODUCER_METRICS_PORT: String(PORTS.producer),
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let output = "";
-    const pump = (s: ReadableStream<Uint8Array>) =>
-      s.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: (c) => void (output += c) }));
-    const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-    let exited = false;
-    const status = child.status.finally(() => (exited = true));
+    const dev = startDev(["--infra", "local"], {
+      KAFKA_PORT: String(PORTS.kafka),
+      KAFKA_CONTROLLER_PORT: String(PORTS.controller),
+      KAFKA_DATA: `${dir}/kafka`,
+      PG_PORT: String(PORTS.postgres),
+      PG_DATA: `${dir}/pg`,
+    });
     try {
-      await waitUntil("a status line after the first stored reading", () => {
-        assert.ok(!exited, `dev exited early:\n${output}`);
-        return Promise.resolve(
-          /first reading stored .* after dev started[\s\S]*stored \d+\.\d\/s \(\d+\)/.test(output),
-        );
-      }, 150_000);
+      await dev.running(150_000);
       // each start reports its time; where to look is said once
       for (
         const line of [
@@ -120,8 +136,8 @@ for (const [how, stop] of STOPS) {
           /health +http:\/\/127\.0\.0\.1:19464\/readyz/,
           /readings +psql -h 127\.0\.0\.1 -p 5444 -U postgres heartbeat/,
         ]
-      ) assert.match(output, line);
-      assert.equal(output.match(/Where to look:/g)?.length, 1);
+      ) assert.match(dev.output(), line);
+      assert.equal(dev.output().match(/Where to look:/g)?.length, 1);
       const pool = new pg.Pool({
         connectionString: `postgres://postgres@127.0.0.1:${PORTS.postgres}/heartbeat`,
         max: 1,
@@ -132,29 +148,31 @@ for (const [how, stop] of STOPS) {
       } finally {
         await pool.end();
       }
-      const processes = await devProcesses(child.pid, dir);
+      const processes = await devProcesses(dev.pid, dir);
       const all = [...processes.values()].join("\n");
       for (const what of ["kafka.Kafka", "postgres -D", "consumer.ts", "producer.ts"]) {
         assert.ok(all.includes(what), `a ${what} process runs under dev:\n${all}`);
       }
 
-      await stop(child.pid);
+      await stop(dev.pid);
       const { code } = await Promise.race([
-        status,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`dev did not exit:\n${output}`)), 90_000)),
+        dev.status,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`dev did not exit:\n${dev.output()}`)), 90_000)
+        ),
       ]);
-      await pumps;
-      assert.equal(code, 0, output);
-      assert.match(output, /stopped the consumer and the producer, Kafka \(scripts\/kafka\.sh\) and PostgreSQL/);
+      await dev.pumps;
+      assert.equal(code, 0, dev.output());
+      assert.match(dev.output(), /stopped the consumer and the producer, Kafka \(scripts\/kafka\.sh\) and PostgreSQL/);
       assert.deepEqual(await alive(processes.keys()), [], "no process of the dev run remains");
       for (const port of Object.values(PORTS)) assert.equal(await answers(port), false, `port ${port} is free again`);
       await assert.rejects(Deno.stat(new URL(".cache/dev/state.json", ROOT)), Deno.errors.NotFound);
     } finally {
-      if (!exited) {
-        await new Deno.Command("kill", { args: ["-s", "KILL", "--", `-${child.pid}`] }).output();
+      if (!dev.exited()) {
+        await new Deno.Command("kill", { args: ["-s", "KILL", "--", `-${dev.pid}`] }).output();
         await new Deno.Command(Deno.execPath(), { args: ["task", "dev:down"], cwd: ROOT }).output();
       }
-      await status;
+      await dev.status;
       // whatever a failed run left: its broker and database are stopped by their own scripts
       for (
         const [script, env] of [["kafka.sh", { KAFKA_DATA: `${dir}/kafka` }], ["postgres.sh", {
@@ -295,37 +313,20 @@ integrationTest(
     await new Deno.Command("bash", {
       args: ["-c", `cat >"${dir}/docker" <<'STUB'\n${stub}\nSTUB\nchmod +x "${dir}/docker"`],
     }).output();
-    const child = new Deno.Command("setsid", {
-      args: [Deno.execPath(), "task", "dev", "--infra", "docker", "--status-every", "2s"],
-      cwd: ROOT,
-      env: {
-        PATH: `${dir}:${Deno.env.get("PATH")}`,
-        HEARTBEAT_CONSUMER_METRICS_PORT: String(PORTS.consumer),
-        HEARTBEAT_PRODUCER_METRICS_PORT: String(PORTS.producer),
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let output = "";
-    const pump = (s: ReadableStream<Uint8Array>) =>
-      s.pipeThrough(new TextDecoderStream()).pipeTo(new WritableStream({ write: (c) => void (output += c) }));
-    const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-    let exited = false;
-    const status = child.status.finally(() => (exited = true));
+    const dev = startDev(["--infra", "docker"], { PATH: `${dir}:${Deno.env.get("PATH")}` });
     try {
-      await waitUntil("a status line after the first stored reading", () => {
-        assert.ok(!exited, `dev exited early:\n${output}`);
-        return Promise.resolve(/first reading stored[\s\S]*stored \d+\.\d\/s \(\d+\)/.test(output));
-      }, 120_000);
-      assert.match(output, /dashboard +http:\/\/127\.0\.0\.1:3000/);
+      await dev.running(120_000);
+      assert.match(dev.output(), /dashboard +http:\/\/127\.0\.0\.1:3000/);
       // the schema is migrated after the stack is up (its volume may predate later migrations), before the programs
-      const at = (re: RegExp) => output.search(re);
-      assert.ok(at(/the compose stack is up/) < at(/schema ready/) && at(/schema ready/) < at(/ consumer {2}/), output);
-      assert.match(output, /readings +psql postgres:\/\/postgres@127\.0\.0\.1:5432\/heartbeat/);
-      await new Deno.Command("kill", { args: ["-s", "INT", "--", `-${child.pid}`] }).output();
-      assert.equal((await status).code, 0, output);
-      await pumps;
+      const at = (re: RegExp) => dev.output().search(re);
+      assert.ok(
+        at(/the compose stack is up/) < at(/schema ready/) && at(/schema ready/) < at(/ consumer {2}/),
+        dev.output(),
+      );
+      assert.match(dev.output(), /readings +psql postgres:\/\/postgres@127\.0\.0\.1:5432\/heartbeat/);
+      await new Deno.Command("kill", { args: ["-s", "INT", "--", `-${dev.pid}`] }).output();
+      assert.equal((await dev.status).code, 0, dev.output());
+      await dev.pumps;
       const calls = (await Deno.readTextFile(`${dir}/calls`)).trim().split("\n");
       assert.deepEqual(calls, [
         "info --format {{.ServerVersion}}",
@@ -334,10 +335,10 @@ integrationTest(
         "compose ps --services",
         "compose stop kafka grafana",
       ]);
-      assert.match(output, /stopped the consumer and the producer and the compose services kafka, grafana/);
+      assert.match(dev.output(), /stopped the consumer and the producer and the compose services kafka, grafana/);
     } finally {
-      if (!exited) await new Deno.Command("kill", { args: ["-s", "KILL", "--", `-${child.pid}`] }).output();
-      await status;
+      if (!dev.exited()) await new Deno.Command("kill", { args: ["-s", "KILL", "--", `-${dev.pid}`] }).output();
+      await dev.status;
       await new Deno.Command("rm", { args: ["-rf", dir] }).output();
     }
   },
