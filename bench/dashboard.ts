@@ -329,7 +329,8 @@ async function fill(): Promise<FillInfo> {
     for (const index of indexes) {
       await client.query(
         index.constraint === null
-          ? index.def
+          // the definition of a partitioned table's index says ON ONLY: made so, the partitions would get none
+          ? index.def.replace(/ ON ONLY /, " ON ")
           : `ALTER TABLE readings ADD CONSTRAINT ${quoteIdent(index.constraint)} ${index.def}`,
       );
     }
