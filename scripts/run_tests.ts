@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { answers } from "./dev/infra.ts";
 
 if (Deno.env.get("HEARTBEAT_TEST_RUNNER") !== undefined) {
   console.error("error: scripts/run_tests.ts started from within the tests it runs; refusing to recurse");
@@ -28,15 +29,6 @@ const SERVICES = [
   { name: "Kafka", port: 9092, script: "scripts/kafka.sh" },
   { name: "PostgreSQL", port: 5432, script: "scripts/postgres.sh" },
 ] as const;
-
-async function answers(port: number): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function script(path: string, command: string): Promise<boolean> {
   const { success } = await new Deno.Command("bash", { args: [path, command], cwd: ROOT }).output();

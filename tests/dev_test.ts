@@ -10,18 +10,10 @@ import assert from "node:assert/strict";
 // @ts-types="@types/pg"
 import pg from "pg";
 import { integrationTest, waitUntil } from "./support/helpers.ts";
+import { answers } from "../scripts/dev/infra.ts";
 
 const ROOT = new URL("..", import.meta.url);
 const PORTS = { kafka: 19292, controller: 19293, postgres: 5444, consumer: 19464, producer: 19465 };
-
-async function answers(port: number): Promise<boolean> {
-  try {
-    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Every process: pid, parent and command line. */
 async function processTable(): Promise<{ pid: number; ppid: number; args: string }[]> {

@@ -12,6 +12,7 @@
 import "./patches/preload.ts"; // before kafkajs: see the module
 import "./negative_timeout_warning.ts"; // kafkajs' harmless timer warning, dropped
 import { Kafka, type LogEntry, logLevel as KafkaLogLevel, type SASLOptions } from "kafkajs";
+import { retryRetriable } from "./retriable.ts";
 import type { Logger } from "../ops/log.ts";
 import { install, notInstalled, PATCHES_ENV } from "./patches/mod.ts";
 import { type BrokerTls, checkBrokers } from "./preflight.ts";
@@ -165,19 +166,11 @@ export function topicReplication(brokers: number): TopicReplication {
  * @returns whether the topic was created
  */
 export async function ensureTopic(kafka: Kafka, topic: string, partitions: number, log: Logger): Promise<boolean> {
-  // a broker that has just started, or a topic just created by another client, can answer
-  // UNKNOWN_TOPIC_OR_PARTITION or LEADER_NOT_AVAILABLE for a moment (seen from deno task dev's
-  // fresh broker): kafkajs marks those retriable, and so is this whole step, a few times
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await ensureTopicOnce(kafka, topic, partitions, log);
-    } catch (error) {
-      const retriable = (error as { retriable?: unknown }).retriable === true;
-      if (!retriable || attempt >= 10) throw error;
-      log.warn("topic not ready yet; trying again", { topic, attempt, error });
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  return await retryRetriable(() => ensureTopicOnce(kafka, topic, partitions, log), {
+    log,
+    message: "topic not ready yet; trying again",
+    fields: { topic },
+  });
 }
 
 async function ensureTopicOnce(kafka: Kafka, topic: string, partitions: number, log: Logger): Promise<boolean> {

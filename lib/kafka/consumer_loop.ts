@@ -20,6 +20,7 @@
  */
 import type { Consumer } from "kafkajs";
 import type { Logger } from "../ops/log.ts";
+import { retryRetriable } from "./retriable.ts";
 import { BatchHandler, type RecordSink } from "./batch_handler.ts";
 import type { Kafka } from "./client.ts";
 
@@ -105,19 +106,12 @@ export async function startConsumer<P>(options: ConsumeOptions<P>): Promise<Runn
   });
   watchGroup(consumer, topic, groupId, log, options);
   await consumer.connect();
-  // a topic created a moment ago can still be unknown to the metadata kafkajs asks for here
-  // (UNKNOWN_TOPIC_OR_PARTITION, kafkajs issue 815; seen from deno task dev's fresh broker), and
-  // kafkajs does not retry subscribe: a few tries, for retriable errors only
-  for (let attempt = 1;; attempt++) {
-    try {
-      await consumer.subscribe({ topic, fromBeginning: options.fromBeginning });
-      break;
-    } catch (error) {
-      if ((error as { retriable?: unknown }).retriable !== true || attempt >= 10) throw error;
-      log.warn("topic not known to the broker yet; subscribing again", { topic, attempt, error });
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  // kafkajs does not retry subscribe, and a topic created a moment ago can still be unknown here
+  await retryRetriable(() => consumer.subscribe({ topic, fromBeginning: options.fromBeginning }), {
+    log,
+    message: "topic not known to the broker yet; subscribing again",
+    fields: { topic },
+  });
 
   const handler = new BatchHandler({
     sink: options.sink,
