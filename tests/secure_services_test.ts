@@ -117,9 +117,13 @@ integrationTest(
     });
 
     await t.step("the mutual-TLS listener refuses a client without a certificate", async () => {
+      // under TLS 1.3 the broker checks the client's certificate after the handshake and then
+      // closes: kafkajs reports the alert, or the closed socket in one of several words, depending
+      // on when its first request meets the close ("Not connected": seen in 2 of about 10 runs).
+      // The step before proves the same listener serves a client with a certificate.
       await rejectsWith(
         listTopics({ brokers: [s.kafka.ssl], ssl: tls }),
-        /BadCertificate|certificate required|write after end|ECONNRESET|socket hang up/i,
+        /BadCertificate|certificate required|write after end|ECONNRESET|socket hang up|Not connected/i,
       );
     });
 
