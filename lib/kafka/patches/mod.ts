@@ -1,6 +1,6 @@
 /**
  * The kafkajs patches, fenced: one {@link install} puts every patch in place and says, for each,
- * whether it took. They exist because kafkajs 2.2.4 (its last release) spends half of the
+ * whether it took. Three exist because kafkajs 2.2.4 (its last release) spends half of the
  * producer's CPU under Deno in three places (docs/architecture.md, docs/performance.md):
  *
  * - `grouping`: the producer's quadratic `groupMessagesPerPartition` (`grouping.ts`);
@@ -8,12 +8,16 @@
  *   (`encoder.ts`, {@link directRecordEncoder});
  * - `encoder`: the protocol Encoder's varint and copy methods (`encoder.ts`, {@link EncoderPatch}).
  *
+ * The fourth fixes a defect: `send`, the producer's request loop, which loses acknowledged
+ * messages when partition leadership moves during a send (`send.ts`). It is installed whatever the
+ * switch says: `HEARTBEAT_KAFKAJS_PATCHES=off` turns off the three speed patches only.
+ *
  * kafkajs' producer captures the first two when it loads, so they must be in kafkajs' CommonJS
  * module cache before kafkajs loads: `preload.ts` calls {@link install} as a side effect and
  * every module that imports kafkajs imports it first (tests/layout_test.ts checks the evaluation
  * order on the module graph). Each kafkajs file is reached through a guarded `require`: a kafkajs
  * whose files moved or whose code changed is left as it is, and the state says so
- * (`unknown`, `failed`), never a crash. `HEARTBEAT_KAFKAJS_PATCHES=off` runs plain kafkajs.
+ * (`unknown`, `failed`), never a crash.
  * `deno task check:patches` fails unless every state is `installed`.
  *
  * @module
@@ -28,6 +32,7 @@ import {
   type RecordArgs,
 } from "./encoder.ts";
 import { type GroupArgs, groupMessagesPerPartition } from "./grouping.ts";
+import { partitionSafeSendMessages, type SendDeps } from "./send.ts";
 
 /**
  * Whether a patch took: `installed`; `off` when turned off (`HEARTBEAT_KAFKAJS_PATCHES=off`);
@@ -39,7 +44,7 @@ import { type GroupArgs, groupMessagesPerPartition } from "./grouping.ts";
 export type PatchState = "installed" | "off" | "late" | "unknown" | "failed";
 
 /** The names of the patches, in the order they are installed. */
-export const PATCHES = ["encoder", "grouping", "record"] as const;
+export const PATCHES = ["encoder", "grouping", "record", "send"] as const;
 
 /** The state of every patch. */
 export type PatchReport = Record<typeof PATCHES[number], PatchState>;
@@ -52,6 +57,8 @@ export interface PatchMarks {
   grouping: string;
   /** A line of kafkajs' record (v0) encoder. */
   record: string;
+  /** A line of kafkajs' `sendMessages`. */
+  send: string;
 }
 
 /** The environment variable that turns the patches off (`off`) or on (`on`, the default). */
@@ -64,6 +71,10 @@ const FILES = {
   groupingCaller: "kafkajs/src/producer/sendMessages.js",
   record: "kafkajs/src/protocol/recordBatch/record/v0/index.js",
   recordCaller: "kafkajs/src/protocol/requests/produce/v3/request.js",
+  send: "kafkajs/src/producer/sendMessages.js",
+  sendCaller: "kafkajs/src/producer/messageProducer.js",
+  errors: "kafkajs/src/errors.js",
+  protocolErrors: "kafkajs/src/protocol/error.js",
 } as const;
 
 type Group = <M>(args: GroupArgs<M>) => Record<number, M[]>;
@@ -77,6 +88,8 @@ export interface Originals {
   groupMessagesPerPartition?: Group;
   /** kafkajs' record (v0) encoder. */
   recordEncoder?: RecordEncoder;
+  /** kafkajs' `sendMessages` factory. */
+  sendMessages?: unknown;
 }
 
 /** Options of {@link install}. */
@@ -97,6 +110,7 @@ export const KAFKAJS_2_2_4_MARKS: Readonly<PatchMarks> = Object.freeze({
   },
   grouping: "[...current, message]",
   record: "writeVarIntArray(headersArray.map(Header))",
+  send: "brokersWithoutResponse",
 });
 
 let done: { report: PatchReport; originals: Originals } | undefined;
@@ -109,17 +123,18 @@ let done: { report: PatchReport; originals: Originals } | undefined;
  * import assert from "node:assert/strict";
  * import { install } from "./mod.ts";
  * const report = install(); // preload.ts already did: the same report
- * assert.deepEqual(Object.keys(report), ["encoder", "grouping", "record"]);
+ * assert.deepEqual(Object.keys(report), ["encoder", "grouping", "record", "send"]);
  * ```
  */
 export function install(options: InstallOptions = {}): PatchReport {
   if (done !== undefined) return done.report;
-  if (options.enabled === false) {
-    done = { report: { encoder: "off", grouping: "off", record: "off" }, originals: {} };
-    return done.report;
-  }
   const marks = options.marks ?? KAFKAJS_2_2_4_MARKS;
   const originals: Originals = {};
+  if (options.enabled === false) {
+    const send = installSend(marks, originals);
+    done = { report: { encoder: "off", grouping: "off", record: "off", send }, originals };
+    return done.report;
+  }
   let encoder: PatchState;
   try {
     const patch = new EncoderPatch(load<EncoderClass>(FILES.encoder));
@@ -139,8 +154,30 @@ export function install(options: InstallOptions = {}): PatchReport {
       originals.recordEncoder = original;
       return directRecordEncoder(original, Encoder);
     });
-  done = { report: { encoder, grouping, record }, originals };
+  const send = installSend(marks, originals);
+  done = { report: { encoder, grouping, record, send }, originals };
   return done.report;
+}
+
+/** Swaps kafkajs' `sendMessages` for {@link partitionSafeSendMessages}, on the grouping in place. */
+function installSend(marks: PatchMarks, originals: Originals): PatchState {
+  let deps: SendDeps;
+  try {
+    const errors = load<{ KafkaJSMetadataNotLoaded: SendDeps["MetadataNotLoaded"] }>(FILES.errors);
+    const protocol = load<{ staleMetadata: SendDeps["staleMetadata"] }>(FILES.protocolErrors);
+    deps = {
+      groupMessagesPerPartition: load<SendDeps["groupMessagesPerPartition"]>(FILES.grouping),
+      staleMetadata: protocol.staleMetadata,
+      MetadataNotLoaded: errors.KafkaJSMetadataNotLoaded,
+    };
+    if (typeof deps.staleMetadata !== "function" || typeof deps.MetadataNotLoaded !== "function") return "unknown";
+  } catch {
+    return "failed";
+  }
+  return swap<unknown>(FILES.send, FILES.sendCaller, marks.send, (original) => {
+    originals.sendMessages = original;
+    return partitionSafeSendMessages(deps);
+  });
 }
 
 /** kafkajs' own functions behind the patches (empty before {@link install}, or when they are off). */

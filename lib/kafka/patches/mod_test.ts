@@ -8,7 +8,7 @@ import { install, notInstalled, originals, patchesEnabled, type PatchReport } fr
 
 Deno.test("install() put every patch in place before kafkajs loaded, and says so", async () => {
   await import("kafkajs");
-  assert.deepEqual(install(), { encoder: "installed", grouping: "installed", record: "installed" });
+  assert.deepEqual(install(), { encoder: "installed", grouping: "installed", record: "installed", send: "installed" });
   const require = createRequire(import.meta.url);
   assert.equal(require("kafkajs/src/producer/groupMessagesPerPartition.js"), groupMessagesPerPartition);
   const record = require("kafkajs/src/protocol/recordBatch/record/v0/index.js");
@@ -67,10 +67,17 @@ Deno.test("patchesEnabled() reads on, off and unset, and names the variable for 
 
 Deno.test("notInstalled() names each patch that did not take, with its state", async (t) => {
   const cases: [PatchReport, string[]][] = [
-    [{ encoder: "installed", grouping: "installed", record: "installed" }, []],
-    [{ encoder: "installed", grouping: "late", record: "installed" }, ["grouping (late)"]],
-    [{ encoder: "off", grouping: "off", record: "off" }, ["encoder (off)", "grouping (off)", "record (off)"]],
-    [{ encoder: "unknown", grouping: "installed", record: "failed" }, ["encoder (unknown)", "record (failed)"]],
+    [{ encoder: "installed", grouping: "installed", record: "installed", send: "installed" }, []],
+    [{ encoder: "installed", grouping: "late", record: "installed", send: "late" }, ["grouping (late)", "send (late)"]],
+    [{ encoder: "off", grouping: "off", record: "off", send: "installed" }, [
+      "encoder (off)",
+      "grouping (off)",
+      "record (off)",
+    ]],
+    [{ encoder: "unknown", grouping: "installed", record: "failed", send: "installed" }, [
+      "encoder (unknown)",
+      "record (failed)",
+    ]],
   ];
   for (const [report, expected] of cases) {
     await t.step(expected.join(", ") || "all installed", () => assert.deepEqual(notInstalled(report), expected));
@@ -91,13 +98,18 @@ async function evalScript(script: string, env: Record<string, string> = {}) {
 
 const MOD = JSON.stringify(new URL("./mod.ts", import.meta.url).href);
 
-Deno.test("install() says 'late' for the grouping when kafkajs was loaded before it; the record swap, due later, still takes", async () => {
+Deno.test("install() says 'late' for the grouping and the send loop when kafkajs was loaded before it; the record swap, due later, still takes", async () => {
   const run = await evalScript(
     `import "kafkajs"; const m = await import(${MOD}); console.log(JSON.stringify(m.install()));`,
   );
   assert.equal(run.code, 0, run.stderr);
   // kafkajs requires its produce request modules only when it first produces: the record swap still takes
-  assert.deepEqual(JSON.parse(run.stdout), { encoder: "installed", grouping: "late", record: "installed" });
+  assert.deepEqual(JSON.parse(run.stdout), {
+    encoder: "installed",
+    grouping: "late",
+    record: "installed",
+    send: "late",
+  });
 });
 
 Deno.test("install() leaves kafkajs as it is and says 'unknown' when its sources are not the ones the patches know", async () => {
@@ -105,6 +117,7 @@ Deno.test("install() leaves kafkajs as it is and says 'unknown' when its sources
     encoder: { sizeOfVarLong: "x", writeUVarInt: "x", writeVarLong: "x", writeBufferInternal: "x" },
     grouping: "x",
     record: "x",
+    send: "no such line",
   };
   const run = await evalScript(
     `const m = await import(${MOD}); const r = m.install({ marks: ${JSON.stringify(marks)} });
@@ -114,7 +127,7 @@ Deno.test("install() leaves kafkajs as it is and says 'unknown' when its sources
   );
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), {
-    r: { encoder: "unknown", grouping: "unknown", record: "unknown" },
+    r: { encoder: "unknown", grouping: "unknown", record: "unknown", send: "unknown" },
     kafkajsOwn: true,
   });
 });
