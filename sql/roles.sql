@@ -92,6 +92,10 @@ BEGIN
   IF to_regclass('public.readings_1m') IS NOT NULL THEN
     GRANT SELECT, INSERT, UPDATE ON TABLE readings_1m, readings_1h TO heartbeat_writer;
   END IF;
+  -- the dead-letter rollups of sql/migrations/006, kept by the dead-letter statement
+  IF to_regclass('public.dead_letters_1m') IS NOT NULL THEN
+    GRANT SELECT, INSERT, UPDATE ON TABLE dead_letters_1m, dead_letters_1h TO heartbeat_writer;
+  END IF;
 END
 $$;
 

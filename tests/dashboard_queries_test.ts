@@ -216,7 +216,7 @@ Deno.test("the dashboard's queries hold no SQL comments (recent Grafana strips t
 
 /** A query's time range: $__timeFilter(column), or the rollups' function, which takes the range. */
 const TIME_RANGE =
-  /\$__timeFilter\(\w+\)|readings_rollup\(\$__timeFrom\(\), \$__timeTo\(\), \$__interval_ms\)|\$__timeFrom\(\)[^$]*\$__timeTo\(\)/;
+  /\$__timeFilter\(\w+\)|(?:readings|dead_letters)_rollup\(\$__timeFrom\(\), \$__timeTo\(\), \$__interval_ms\)|\$__timeFrom\(\)[^$]*\$__timeTo\(\)/;
 
 Deno.test("every dashboard query is one SELECT limited to its time range, and expands", () => {
   assert.ok(queries.some((q) => q.source === "variable") && queries.some((q) => q.source === "annotation"));

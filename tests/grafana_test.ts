@@ -238,7 +238,7 @@ Deno.test("every query is non-empty SQL limited to the dashboard's time range", 
     // $__timeFilter(column), or the rollups' function, which takes the range
     assert.match(
       sql,
-      /\$__timeFilter\(\w+\)|readings_rollup\(\$__timeFrom\(\), \$__timeTo\(\), \$__interval_ms\)|\$__timeFrom\(\)[^$]*\$__timeTo\(\)/,
+      /\$__timeFilter\(\w+\)|(?:readings|dead_letters)_rollup\(\$__timeFrom\(\), \$__timeTo\(\), \$__interval_ms\)|\$__timeFrom\(\)[^$]*\$__timeTo\(\)/,
       `${where} does not filter on the time range`,
     );
   }

@@ -267,6 +267,13 @@ integrationTest(
       );
       assert.deepEqual(sums, { m: 500, h: 500 });
     });
+    await t.step("the old dead letters are counted in the dead-letter rollups by reason", async () => {
+      const counts = await db.rows<{ t: string; reason: string; n: number }>(
+        `SELECT '1m' AS t, reason, sum(rejected)::int AS n FROM dead_letters_1m GROUP BY 1, 2
+         UNION ALL SELECT '1h', reason, sum(rejected)::int FROM dead_letters_1h GROUP BY 1, 2 ORDER BY 1`,
+      );
+      assert.deepEqual(counts, [{ t: "1h", reason: "not_json", n: 1 }, { t: "1m", reason: "not_json", n: 1 }]);
+    });
     await t.step("the next run is a no-op", async () => {
       const again = await migrateDatabase(db.url, {}, { migrations: SQL_MIGRATIONS, roles: SQL_ROLES });
       assert.deepEqual(again, { version: LATEST, applied: [], adopted: null });

@@ -209,6 +209,8 @@ integrationTest("retention settings are kept per table and checked: under 2 days
   await db.repository.setPartitionSettings("readings_5s", { retentionMs: null, premake: 3 });
   assert.deepEqual(await db.repository.partitionSettings(), [
     { table: "dead_letters", premake: 7, retentionMs: 90 * DAY },
+    { table: "dead_letters_1h", premake: 2, retentionMs: null },
+    { table: "dead_letters_1m", premake: 2, retentionMs: 90 * DAY },
     { table: "readings", premake: 7, retentionMs: 90 * DAY },
     { table: "readings_1h", premake: 2, retentionMs: null },
     { table: "readings_1m", premake: 2, retentionMs: 365.25 * DAY }, // PostgreSQL's year
@@ -489,6 +491,30 @@ integrationTest(
 );
 
 integrationTest(
+  "dead_letters_rollup() serves 1-minute counts up to an hour's interval and within 90 days, hourly ones beyond",
+  async (t) => {
+    await using db = await testDatabase();
+    const H = 3_600_000, now = Date.now();
+    const cases: [string, number, number, number, number][] = [
+      ["24 hours at 3 min", now - 24 * H, now, 180_000, 60],
+      ["7 days at 20 min", now - 7 * 24 * H, now, 20 * 60_000, 60],
+      ["30 days at 100 points (about 7 h)", now - 30 * 24 * H, now, 7 * H, 3600],
+      ["2 hours 100 days ago: the 1-minute rollup keeps 90 days", now - 100 * 24 * H, now - 98 * 24 * H, 60_000, 3600],
+    ];
+    for (const [name, from, to, intervalMs, expected] of cases) {
+      await t.step(name, async () => {
+        const [got] = await db.query<{ w: number }>("SELECT dead_letters_rollup_width($1, $2, $3) AS w", [
+          new Date(from).toISOString(),
+          new Date(to).toISOString(),
+          intervalMs,
+        ]);
+        assert.equal(got!.w, expected);
+      });
+    }
+  },
+);
+
+integrationTest(
   "dead letters are filed by their Kafka timestamp's day, stay single when redelivered, and go after 90 days",
   async () => {
     await using db = await testDatabase();
@@ -510,6 +536,15 @@ integrationTest(
       [0, 3],
       "a redelivery adds nothing, with or without a timestamp",
     );
+    const rolled = async () =>
+      await db.query<{ t: string; reason: string; n: number }>(
+        `SELECT '1m' AS t, reason, sum(rejected)::int AS n FROM dead_letters_1m GROUP BY 1, 2
+         UNION ALL SELECT '1h', reason, sum(rejected)::int FROM dead_letters_1h GROUP BY 1, 2 ORDER BY 1`,
+      );
+    const once = [{ t: "1h", reason: "not_json", n: 3 }, { t: "1m", reason: "not_json", n: 3 }];
+    assert.deepEqual(await rolled(), once, "the rollups count each stored dead letter once, by reason");
+    await db.query("SELECT heartbeat_rollups_rebuild(now() - interval '1 hour', now() + interval '1 hour')");
+    assert.deepEqual(await rolled(), once, "a rebuild from the dead letters gives the same counts");
     const where = async () =>
       Object.fromEntries(
         (await db.query<{ o: string; p: string }>(

@@ -2,7 +2,8 @@
  * The batch statement that stores readings and keeps the rollups in step (internal): one INSERT
  * into `readings` whose RETURNING rows (only those actually stored: a duplicate returns nothing)
  * are aggregated once into 5-second groups, which are upserted into `readings_5s` and, combined
- * further, into `readings_1m` and `readings_1h`, all in the batch's transaction.
+ * further, into `readings_1m` and `readings_1h`, all in the batch's transaction; and the
+ * dead-letter statement that keeps `dead_letters_1m` and `dead_letters_1h` the same way.
  *
  * @module
  */
@@ -87,5 +88,33 @@ export function insertReadingsSql(
          ${ROLLUP_COLUMNS.map((c) => `${c.fromReadings} AS ${c.name}`).join(", ")}
   FROM x GROUP BY 1, 2
 )${upserts.map((u) => `, ${u}`).join("")}
+SELECT count(*)::int AS inserted FROM ins`;
+}
+
+/**
+ * Stores the dead letters and counts those actually stored (a redelivered one returns nothing) by
+ * reason into the 1-minute and hourly rollups (migration 006) in the same statement. Its
+ * parameters: the dead letters' columns (`_columns.ts deadLetterColumns`); its row: `inserted`.
+ */
+export function insertDeadLettersSql(): string {
+  return `
+WITH ins AS (
+  INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp,
+                            payload, payload_bytes, reason, reasons, kafka_time)
+  SELECT t, p, o, k, to_timestamp(ts / 1000.0), v, coalesce(length(v), 0), r, rs::jsonb,
+         coalesce(to_timestamp(ts / 1000.0), 'infinity')  -- the partition key (migration 005)
+  FROM unnest($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::float8[], $6::bytea[],
+              $7::text[], $8::text[]) AS x(t, p, o, k, ts, v, r, rs)
+  ON CONFLICT DO NOTHING
+  RETURNING reason, rejected_at
+), r1m AS (
+  INSERT INTO dead_letters_1m AS d
+  SELECT date_bin('1 minute', rejected_at, ${EPOCH}), reason, count(*) FROM ins GROUP BY 1, 2
+  ON CONFLICT (bucket, reason) DO UPDATE SET rejected = d.rejected + EXCLUDED.rejected
+), r1h AS (
+  INSERT INTO dead_letters_1h AS d
+  SELECT date_bin('1 hour', rejected_at, ${EPOCH}), reason, count(*) FROM ins GROUP BY 1, 2
+  ON CONFLICT (bucket, reason) DO UPDATE SET rejected = d.rejected + EXCLUDED.rejected
+)
 SELECT count(*)::int AS inserted FROM ins`;
 }

@@ -14,7 +14,7 @@ import pg from "pg";
 import type { Buffer } from "node:buffer";
 import type { Alert, Beat, CustomerHistory } from "../domain/episodes.ts";
 import { alertColumns, deadLetterColumns, readingColumns } from "./_columns.ts";
-import { insertReadingsSql } from "./_rollup_sql.ts";
+import { insertDeadLettersSql, insertReadingsSql } from "./_rollup_sql.ts";
 import { classifyError, UnencodableRowError } from "./errors.ts";
 import type { DeadLetter, StoredReading, WriteResult } from "./rows.ts";
 
@@ -101,14 +101,7 @@ CROSS JOIN LATERAL (
 ) h
 ORDER BY c.customer_id, h.recorded_at`;
 
-const INSERT_DEAD_LETTERS = `
-INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp,
-                          payload, payload_bytes, reason, reasons, kafka_time)
-SELECT t, p, o, k, to_timestamp(ts / 1000.0), v, coalesce(length(v), 0), r, rs::jsonb,
-       coalesce(to_timestamp(ts / 1000.0), 'infinity')  -- the partition key (migration 005)
-FROM unnest($1::text[], $2::int4[], $3::int8[], $4::bytea[], $5::float8[], $6::bytea[],
-            $7::text[], $8::text[]) AS x(t, p, o, k, ts, v, r, rs)
-ON CONFLICT DO NOTHING`;
+const INSERT_DEAD_LETTERS = insertDeadLettersSql();
 
 /** Options of {@link Repository.connect}. */
 export interface RepositoryOptions {
@@ -182,11 +175,11 @@ export class Repository {
         text: INSERT_READINGS,
         values: readingValues,
       })).rows[0]?.inserted ?? 0;
-      const rejected = letterValues === null ? 0 : (await client.query({
+      const rejected = letterValues === null ? 0 : (await client.query<{ inserted: number }>({
         name: "insert_dead_letters",
         text: INSERT_DEAD_LETTERS,
         values: letterValues,
-      })).rowCount ?? 0;
+      })).rows[0]?.inserted ?? 0;
       if (alertValues !== null) {
         await client.query({ name: "upsert_alerts", text: UPSERT_ALERTS, values: alertValues });
       }
@@ -228,6 +221,7 @@ export class Repository {
     await this.#query("SELECT 1 FROM dead_letters LIMIT 0");
     // the newest tables the batch statement writes (sql/migrations/003): an older schema says so here
     await this.#query("SELECT 1 FROM readings_1m, readings_1h LIMIT 0");
+    await this.#query("SELECT 1 FROM dead_letters_1m, dead_letters_1h LIMIT 0"); // migration 006
     await this.#query("SELECT kafka_time FROM dead_letters LIMIT 0"); // migration 005
   }
 
