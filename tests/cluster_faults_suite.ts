@@ -198,6 +198,8 @@ function startSampler(db: TestDatabase, topic: TestTopic, group: string) {
     async stop(): Promise<{ samples: Sample[]; maxLag: number }> {
       running = false;
       await Promise.all([stores, lags]);
+      // the last count too: the run may end between two samples, after the last stored row
+      samples.push({ t: Date.now(), stored: await total(db) });
       return { samples, maxLag };
     },
   };

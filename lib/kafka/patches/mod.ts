@@ -8,9 +8,13 @@
  *   (`encoder.ts`, {@link directRecordEncoder});
  * - `encoder`: the protocol Encoder's varint and copy methods (`encoder.ts`, {@link EncoderPatch}).
  *
- * The fourth fixes a defect: `send`, the producer's request loop, which loses acknowledged
- * messages when partition leadership moves during a send (`send.ts`). It is installed whatever the
- * switch says: `HEARTBEAT_KAFKAJS_PATCHES=off` turns off the three speed patches only.
+ * Two fix defects, and are installed whatever the switch says (`HEARTBEAT_KAFKAJS_PATCHES=off`
+ * turns off the three speed patches only):
+ *
+ * - `send`: the producer's request loop, which loses acknowledged messages when partition
+ *   leadership moves during a send (`send.ts`);
+ * - `coordinator`: the consumer's offset manager, which keeps committing to a group coordinator
+ *   that moved, for ever (`coordinator.ts`).
  *
  * kafkajs' producer captures the first two when it loads, so they must be in kafkajs' CommonJS
  * module cache before kafkajs loads: `preload.ts` calls {@link install} as a side effect and
@@ -33,6 +37,7 @@ import {
 } from "./encoder.ts";
 import { type GroupArgs, groupMessagesPerPartition } from "./grouping.ts";
 import { partitionSafeSendMessages, type SendDeps } from "./send.ts";
+import { followingCoordinator, type OffsetManagerLike } from "./coordinator.ts";
 
 /**
  * Whether a patch took: `installed`; `off` when turned off (`HEARTBEAT_KAFKAJS_PATCHES=off`);
@@ -44,7 +49,7 @@ import { partitionSafeSendMessages, type SendDeps } from "./send.ts";
 export type PatchState = "installed" | "off" | "late" | "unknown" | "failed";
 
 /** The names of the patches, in the order they are installed. */
-export const PATCHES = ["encoder", "grouping", "record", "send"] as const;
+export const PATCHES = ["encoder", "grouping", "record", "send", "coordinator"] as const;
 
 /** The state of every patch. */
 export type PatchReport = Record<typeof PATCHES[number], PatchState>;
@@ -59,6 +64,8 @@ export interface PatchMarks {
   record: string;
   /** A line of kafkajs' `sendMessages`. */
   send: string;
+  /** A line of kafkajs' `OffsetManager.prototype.commitOffsets`. */
+  coordinator: string;
 }
 
 /** The environment variable that turns the patches off (`off`) or on (`on`, the default). */
@@ -75,6 +82,7 @@ const FILES = {
   sendCaller: "kafkajs/src/producer/messageProducer.js",
   errors: "kafkajs/src/errors.js",
   protocolErrors: "kafkajs/src/protocol/error.js",
+  offsetManager: "kafkajs/src/consumer/offsetManager/index.js",
 } as const;
 
 type Group = <M>(args: GroupArgs<M>) => Record<number, M[]>;
@@ -90,6 +98,8 @@ export interface Originals {
   recordEncoder?: RecordEncoder;
   /** kafkajs' `sendMessages` factory. */
   sendMessages?: unknown;
+  /** kafkajs' `OffsetManager.prototype.commitOffsets`. */
+  commitOffsets?: unknown;
 }
 
 /** Options of {@link install}. */
@@ -111,6 +121,7 @@ export const KAFKAJS_2_2_4_MARKS: Readonly<PatchMarks> = Object.freeze({
   grouping: "[...current, message]",
   record: "writeVarIntArray(headersArray.map(Header))",
   send: "brokersWithoutResponse",
+  coordinator: "e.type === 'NOT_COORDINATOR_FOR_GROUP'",
 });
 
 let done: { report: PatchReport; originals: Originals } | undefined;
@@ -123,7 +134,7 @@ let done: { report: PatchReport; originals: Originals } | undefined;
  * import assert from "node:assert/strict";
  * import { install } from "./mod.ts";
  * const report = install(); // preload.ts already did: the same report
- * assert.deepEqual(Object.keys(report), ["encoder", "grouping", "record", "send"]);
+ * assert.deepEqual(Object.keys(report), ["encoder", "grouping", "record", "send", "coordinator"]);
  * ```
  */
 export function install(options: InstallOptions = {}): PatchReport {
@@ -132,7 +143,8 @@ export function install(options: InstallOptions = {}): PatchReport {
   const originals: Originals = {};
   if (options.enabled === false) {
     const send = installSend(marks, originals);
-    done = { report: { encoder: "off", grouping: "off", record: "off", send }, originals };
+    const coordinator = installCoordinator(marks, originals);
+    done = { report: { encoder: "off", grouping: "off", record: "off", send, coordinator }, originals };
     return done.report;
   }
   let encoder: PatchState;
@@ -155,8 +167,23 @@ export function install(options: InstallOptions = {}): PatchReport {
       return directRecordEncoder(original, Encoder);
     });
   const send = installSend(marks, originals);
-  done = { report: { encoder, grouping, record, send }, originals };
+  const coordinator = installCoordinator(marks, originals);
+  done = { report: { encoder, grouping, record, send, coordinator }, originals };
   return done.report;
+}
+
+/** Wraps kafkajs' `OffsetManager.prototype.commitOffsets` with {@link followingCoordinator}. */
+function installCoordinator(marks: PatchMarks, originals: Originals): PatchState {
+  try {
+    const proto = load<{ prototype: OffsetManagerLike }>(FILES.offsetManager).prototype;
+    const original = proto.commitOffsets;
+    if (typeof original !== "function" || !String(original).includes(marks.coordinator)) return "unknown";
+    originals.commitOffsets = original;
+    proto.commitOffsets = followingCoordinator(original);
+    return "installed";
+  } catch {
+    return "failed";
+  }
 }
 
 /** Swaps kafkajs' `sendMessages` for {@link partitionSafeSendMessages}, on the grouping in place. */

@@ -8,7 +8,13 @@ import { install, notInstalled, originals, patchesEnabled, type PatchReport } fr
 
 Deno.test("install() put every patch in place before kafkajs loaded, and says so", async () => {
   await import("kafkajs");
-  assert.deepEqual(install(), { encoder: "installed", grouping: "installed", record: "installed", send: "installed" });
+  assert.deepEqual(install(), {
+    encoder: "installed",
+    grouping: "installed",
+    record: "installed",
+    send: "installed",
+    coordinator: "installed",
+  });
   const require = createRequire(import.meta.url);
   assert.equal(require("kafkajs/src/producer/groupMessagesPerPartition.js"), groupMessagesPerPartition);
   const record = require("kafkajs/src/protocol/recordBatch/record/v0/index.js");
@@ -67,14 +73,20 @@ Deno.test("patchesEnabled() reads on, off and unset, and names the variable for 
 
 Deno.test("notInstalled() names each patch that did not take, with its state", async (t) => {
   const cases: [PatchReport, string[]][] = [
-    [{ encoder: "installed", grouping: "installed", record: "installed", send: "installed" }, []],
-    [{ encoder: "installed", grouping: "late", record: "installed", send: "late" }, ["grouping (late)", "send (late)"]],
-    [{ encoder: "off", grouping: "off", record: "off", send: "installed" }, [
+    [
+      { encoder: "installed", grouping: "installed", record: "installed", send: "installed", coordinator: "installed" },
+      [],
+    ],
+    [{ encoder: "installed", grouping: "late", record: "installed", send: "late", coordinator: "installed" }, [
+      "grouping (late)",
+      "send (late)",
+    ]],
+    [{ encoder: "off", grouping: "off", record: "off", send: "installed", coordinator: "installed" }, [
       "encoder (off)",
       "grouping (off)",
       "record (off)",
     ]],
-    [{ encoder: "unknown", grouping: "installed", record: "failed", send: "installed" }, [
+    [{ encoder: "unknown", grouping: "installed", record: "failed", send: "installed", coordinator: "installed" }, [
       "encoder (unknown)",
       "record (failed)",
     ]],
@@ -109,6 +121,7 @@ Deno.test("install() says 'late' for the grouping and the send loop when kafkajs
     grouping: "late",
     record: "installed",
     send: "late",
+    coordinator: "installed", // a prototype's method: in place whenever it is installed
   });
 });
 
@@ -118,6 +131,7 @@ Deno.test("install() leaves kafkajs as it is and says 'unknown' when its sources
     grouping: "x",
     record: "x",
     send: "no such line",
+    coordinator: "no such line",
   };
   const run = await evalScript(
     `const m = await import(${MOD}); const r = m.install({ marks: ${JSON.stringify(marks)} });
@@ -127,7 +141,7 @@ Deno.test("install() leaves kafkajs as it is and says 'unknown' when its sources
   );
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), {
-    r: { encoder: "unknown", grouping: "unknown", record: "unknown", send: "unknown" },
+    r: { encoder: "unknown", grouping: "unknown", record: "unknown", send: "unknown", coordinator: "unknown" },
     kafkajsOwn: true,
   });
 });
