@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     ...connection,
     applicationName: "heartbeat-consumer",
     poolSize: config.writers + 1, // one per writer, one for the episode history
+    writeTimeoutMs: 60_000, // a batch statement on a link that carries nothing fails, and is retried on a new one
     onIdleError: (error) => {
       metrics.databaseConnectionError();
       log.warn("idle database connection failed", { error });

@@ -8,7 +8,15 @@ import fc from "fast-check";
 import type { Alert } from "../lib/domain/episodes.ts";
 import { createLogger } from "../lib/ops/log.ts";
 import { createValidator, type Validator } from "../lib/domain/reading.ts";
-import { DataError, type DeadLetter, type StoredReading, UnencodableRowError } from "../lib/storage/mod.ts";
+import {
+  DataError,
+  type DeadLetter,
+  Repository,
+  type StoredReading,
+  TransientError,
+  UnencodableRowError,
+} from "../lib/storage/mod.ts";
+import { FaultProxy } from "./support/fault_proxy.ts";
 import { readingColumns } from "../lib/storage/_columns.ts";
 import { Sink } from "../lib/sink/mod.ts";
 import { integrationTest, testDatabase } from "./support/helpers.ts";
@@ -349,3 +357,33 @@ integrationTest("any readings' binary arrays are what array_send writes for the 
     { numRuns: 100 },
   );
 });
+
+integrationTest(
+  "writeBatch() fails a statement that outlasts writeTimeoutMs on a link that carries nothing, and the next batch is stored on a new connection",
+  async () => {
+    await using db = await testDatabase();
+    await using proxy = FaultProxy.start({ port: 49992, target: { hostname: "127.0.0.1", port: 5432 } });
+    const url = new URL(db.url);
+    url.port = "49992";
+    const repository = Repository.connect(url.href, { writeTimeoutMs: 300 });
+    const second = reading({
+      offset: "2",
+      recordedAt: "2026-11-25T12:00:01Z",
+      recordedAtMs: Date.parse("2026-11-25T12:00:01Z"),
+    });
+    try {
+      await repository.writeBatch([reading({ offset: "1" })], []);
+      proxy.blackHole();
+      await assert.rejects(
+        repository.writeBatch([second], []),
+        (e) => e instanceof TransientError && /Query read timeout/.test(String(e.message)),
+      );
+      proxy.passThrough();
+      const again = await repository.writeBatch([second], []);
+      assert.equal(again.inserted, 1, "the retried batch is stored once");
+      assert.equal((await db.counts()).readings, 2);
+    } finally {
+      await repository.close();
+    }
+  },
+);

@@ -59,6 +59,8 @@ export interface SinkOptions {
   initialRetryMs?: number;
   /** Longest retry delay, ms (default 5000). */
   maxRetryMs?: number;
+  /** A write running longer than this, ms, makes the sink not ready until it ends (default 10,000). */
+  stallMs?: number;
   /** Called after each batch is committed. */
   onBatch?: (stats: BatchStats) => void;
   /** Called when readiness changes (false while the database fails). */
@@ -104,6 +106,7 @@ export class Sink {
       log: options.log,
       signal: options.signal,
       onReadyChange: options.onReadyChange,
+      stallMs: options.stallMs,
     });
     this.#batcher = new Batcher({
       batchSize: options.batchSize,

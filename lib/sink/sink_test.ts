@@ -28,9 +28,16 @@ class FakeStore {
   stored: StoredReading[] = [];
   letters: DeadLetter[] = [];
   failures: unknown[] = [];
+  /** ms each write waits before it answers. */
+  delayMs = 0;
   refuse: (r: StoredReading) => boolean = () => false;
 
-  writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult> {
+  async writeBatch(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult> {
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    return await this.#write(readings, deadLetters);
+  }
+
+  #write(readings: StoredReading[], deadLetters: DeadLetter[]): Promise<WriteResult> {
     this.calls.push({ readings, deadLetters });
     const failure = this.failures.shift();
     if (failure !== undefined) return Promise.reject(failure);
@@ -252,6 +259,25 @@ Deno.test("Sink.close() writes what is queued and waits for every transaction in
 Deno.test("Sink refuses a writers count below 1", () => {
   for (const writers of [0, -1, 1.5]) {
     assert.throws(() => sink(new FakeStore(), { writers }), /writers must be a whole number of at least 1/);
+  }
+});
+
+Deno.test("Sink reads not ready while a write stalls past stallMs, and ready again once it ends", async (t) => {
+  const cases: [string, number, boolean[]][] = [
+    ["a write that outlasts the stall bound", 120, [false, true]],
+    ["a write within it", 5, []],
+  ];
+  for (const [name, delayMs, expected] of cases) {
+    await t.step(name, async () => {
+      const store = new FakeStore();
+      store.delayMs = delayMs;
+      const changes: boolean[] = [];
+      const s = sink(store, { stallMs: 40, onReadyChange: (r) => changes.push(r) });
+      await s.submit([record(0, 0, reading(1))]);
+      assert.deepEqual(changes, expected);
+      assert.equal(s.ready, true);
+      assert.equal(store.stored.length, 1, "the stalled write is not abandoned: it stores its batch");
+    });
   }
 });
 

@@ -3,7 +3,9 @@
  * `TransientError` (or anything else not about the data) is retried with exponential backoff
  * until it succeeds, heartbeating the caller's Kafka session meanwhile; a {@link DataError} is
  * thrown at once (retrying the same data cannot help). The sink is not ready while any writer's
- * last attempt failed.
+ * last attempt failed, or while an attempt has been running longer than
+ * {@link RetryOptions.stallMs} (a database link that carries nothing: the write has not failed,
+ * but nothing is being stored).
  *
  * @module
  */
@@ -26,6 +28,8 @@ export interface RetryOptions {
   signal?: AbortSignal | undefined;
   /** Called when readiness changes (false while the database fails). */
   onReadyChange?: ((ready: boolean) => void) | undefined;
+  /** An attempt running longer than this, ms, makes the sink not ready until it ends (default 10,000). */
+  stallMs?: number | undefined;
 }
 
 /** One batch's attempts: how many failed, and the {@link Attempt} to run its steps with. */
@@ -69,9 +73,14 @@ export class Readiness {
       this.#setReady(this.#failingWriters === 0);
     };
     const o = this.#o;
+    const stallMs = o.stallMs ?? 10_000;
     const attempt: Attempt = async (step) => {
       let delay = o.initialRetryMs;
       for (;;) {
+        const stall = setTimeout(() => {
+          o.log.warn("database write stalled; not ready until it ends", { stalledMs: stallMs });
+          setFailing(true);
+        }, stallMs);
         try {
           const result = await step();
           setFailing(false);
@@ -85,6 +94,8 @@ export class Readiness {
           await sleep(delay, o.signal); // an abort ends the sink: it stays not ready
           await keepAlive?.().catch(() => {});
           delay = Math.min(o.maxRetryMs, delay * 2);
+        } finally {
+          clearTimeout(stall);
         }
       }
     };

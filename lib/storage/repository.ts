@@ -115,14 +115,23 @@ export interface RepositoryOptions {
   ssl?: false | Record<string, unknown>;
   /** The password, when the URL has none. */
   password?: string;
+  /**
+   * Longest a statement of {@link Repository.writeBatch} may take, ms, before the batch fails (and
+   * its connection is dropped) so that the caller retries on a new one: a link that carries
+   * nothing never fails by itself (default: no bound).
+   */
+  writeTimeoutMs?: number;
 }
 
 /** The data layer over a node-postgres pool. Close it with {@link Repository.close}. */
 export class Repository {
   readonly #pool: pg.Pool;
+  /** pg's per-statement `query_timeout` for the batch's statements, or {} for none. */
+  readonly #writeTimeout: { query_timeout?: number };
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, writeTimeoutMs?: number) {
     this.#pool = pool;
+    this.#writeTimeout = writeTimeoutMs === undefined ? {} : { query_timeout: writeTimeoutMs };
   }
 
   /**
@@ -135,6 +144,7 @@ export class Repository {
       ...(options.ssl ? { ssl: options.ssl } : {}),
       ...(options.password === undefined ? {} : { password: options.password }),
       max: options.poolSize ?? 2,
+      keepAlive: true,
       application_name: options.applicationName ?? "heartbeat",
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
@@ -144,7 +154,7 @@ export class Repository {
     // a checked-out client whose connection is cut (server restart, pg_terminate_backend) emits
     // 'error' on itself as well as failing its query: the query's rejection is what we act on
     pool.on("connect", (client) => client.on("error", () => {}));
-    return new Repository(pool);
+    return new Repository(pool, options.writeTimeoutMs);
   }
 
   /**
@@ -169,21 +179,24 @@ export class Repository {
     });
     let broken = false;
     try {
-      await client.query("BEGIN");
+      const timeout = this.#writeTimeout;
+      await client.query({ text: "BEGIN", ...timeout });
       const inserted = readingValues === null ? 0 : (await client.query<{ inserted: number }>({
         name: "insert_readings",
         text: INSERT_READINGS,
         values: readingValues,
+        ...timeout,
       })).rows[0]?.inserted ?? 0;
       const rejected = letterValues === null ? 0 : (await client.query<{ inserted: number }>({
         name: "insert_dead_letters",
         text: INSERT_DEAD_LETTERS,
         values: letterValues,
+        ...timeout,
       })).rows[0]?.inserted ?? 0;
       if (alertValues !== null) {
-        await client.query({ name: "upsert_alerts", text: UPSERT_ALERTS, values: alertValues });
+        await client.query({ name: "upsert_alerts", text: UPSERT_ALERTS, values: alertValues, ...timeout });
       }
-      await client.query("COMMIT");
+      await client.query({ text: "COMMIT", ...timeout });
       return {
         inserted,
         duplicates: readings.length - inserted,
@@ -191,10 +204,14 @@ export class Repository {
         rejectedDuplicates: deadLetters.length - rejected,
       };
     } catch (error) {
-      try {
-        await client.query("ROLLBACK");
-      } catch {
-        broken = true; // the connection is gone; do not return it to the pool
+      if (error instanceof Error && error.message === "Query read timeout") {
+        broken = true; // the statement may still be running there: drop the connection, the server rolls back
+      } else {
+        try {
+          await client.query("ROLLBACK");
+        } catch {
+          broken = true; // the connection is gone; do not return it to the pool
+        }
       }
       throw classifyError(error);
     } finally {

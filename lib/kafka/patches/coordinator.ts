@@ -5,20 +5,36 @@
  * kafkajs 2.2.4's `OffsetManager` is given the group coordinator once, when the member joins, and
  * keeps it: a commit answered NOT_COORDINATOR_FOR_GROUP (the coordinator moved, as in a rolling
  * restart of the brokers) only refreshes the cluster metadata and is retried against the same
- * broker, for ever. While the consumer runs, a failing heartbeat makes it rejoin and find the new
- * coordinator; on a stop there is no heartbeat, and the final commit never lands (seen in
- * tests/cluster_faults_suite.ts: both consumers past their 30 s grace after a rolling restart).
- * {@link followingCoordinator} looks the coordinator up again after such an answer, so the retry
+ * broker, for ever; a coordinator that died is reconnected to by its node id, for ever. While the
+ * consumer runs, a failing heartbeat makes it rejoin and find the new coordinator; on a stop there
+ * is no heartbeat, and the final commit never lands (seen in tests/cluster_faults_suite.ts: both
+ * consumers past their 30 s grace after a rolling restart, and after a broker was killed).
+ * {@link followingCoordinator} looks the coordinator up again after such a failure, so the retry
  * goes to the new one.
  *
  * @module
  */
 
-/** The error types after which the coordinator is looked up again. */
+/** The protocol error types after which the coordinator is looked up again. */
 export const COORDINATOR_MOVED: ReadonlySet<string> = new Set([
   "NOT_COORDINATOR_FOR_GROUP",
   "GROUP_COORDINATOR_NOT_AVAILABLE",
 ]);
+
+/** The kafkajs error names that say the coordinator's broker cannot be reached (it may have died). */
+export const COORDINATOR_UNREACHABLE: ReadonlySet<string> = new Set([
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSRequestTimeoutError",
+  "KafkaJSBrokerNotFound",
+]);
+
+/** Whether a failed commit should look the coordinator up again before kafkajs retries it. */
+export function coordinatorMayHaveMoved(error: unknown): boolean {
+  const e = error as { type?: string; name?: string; code?: string };
+  return COORDINATOR_MOVED.has(e.type ?? "") || COORDINATOR_UNREACHABLE.has(e.name ?? "") ||
+    e.code === "ECONNREFUSED";
+}
 
 /** The part of kafkajs' `OffsetManager` the patch touches. */
 export interface OffsetManagerLike {
@@ -29,8 +45,8 @@ export interface OffsetManagerLike {
 }
 
 /**
- * Wraps kafkajs' `OffsetManager.prototype.commitOffsets`: after a failure whose type is in
- * {@link COORDINATOR_MOVED}, the manager's coordinator is looked up again (a failed lookup is left
+ * Wraps kafkajs' `OffsetManager.prototype.commitOffsets`: after a failure that
+ * {@link coordinatorMayHaveMoved}, the manager's coordinator is looked up again (a failed lookup is left
  * to the next attempt), then the failure goes on to kafkajs' retries as before.
  *
  * @param original kafkajs' own `commitOffsets`
@@ -43,7 +59,7 @@ export function followingCoordinator(
     try {
       return await original.call(this, offsets);
     } catch (error) {
-      if (COORDINATOR_MOVED.has((error as { type?: string }).type ?? "")) {
+      if (coordinatorMayHaveMoved(error)) {
         try {
           this.coordinator = await this.cluster.findGroupCoordinator({ groupId: this.groupId });
         } catch {

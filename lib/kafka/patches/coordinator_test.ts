@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { followingCoordinator, type OffsetManagerLike } from "./coordinator.ts";
 
 /** An offset manager whose commits fail with `failures` in turn, then succeed on the coordinator "new". */
-function manager(failures: { type?: string }[]) {
+type Failure = { type?: string; name?: string; code?: string };
+
+function manager(failures: Failure[]) {
   const lookups: string[] = [];
   const commitsTo: unknown[] = [];
   const m: OffsetManagerLike = {
@@ -23,11 +25,13 @@ function manager(failures: { type?: string }[]) {
 }
 
 Deno.test("a commit answered 'not the coordinator' looks the coordinator up again; the retry goes to the new one", async (t) => {
-  const cases: [string, { type?: string }, boolean][] = [
+  const cases: [string, Failure, boolean][] = [
     ["NOT_COORDINATOR_FOR_GROUP", { type: "NOT_COORDINATOR_FOR_GROUP" }, true],
     ["GROUP_COORDINATOR_NOT_AVAILABLE", { type: "GROUP_COORDINATOR_NOT_AVAILABLE" }, true],
     ["REBALANCE_IN_PROGRESS: the coordinator is right", { type: "REBALANCE_IN_PROGRESS" }, false],
-    ["a connection error", {}, false],
+    ["a connection refused", { name: "KafkaJSConnectionError", code: "ECONNREFUSED" }, true],
+    ["a request timeout", { name: "KafkaJSRequestTimeoutError" }, true],
+    ["a metadata error", { name: "KafkaJSProtocolError", type: "UNKNOWN_TOPIC_OR_PARTITION" }, false],
   ];
   for (const [name, failure, looksAgain] of cases) {
     await t.step(name, async () => {
