@@ -23,6 +23,8 @@
 #   client     39092 / 39192 / 39292   PLAINTEXT listener the pipeline uses (`--brokers`)
 #   controller 39093 / 39193 / 39293   CONTROLLER listener (the KRaft quorum)
 #   internal   39094 / 39194 / 39294   INTERNAL listener: replication between the brokers
+#   proxied    39095 / 39195 / 39295   PROXIED listener: advertises 49095 / 49195 / 49295, for
+#                                      clients that reach every node through a fault proxy
 # Replication runs on its own listener so that a fault proxy on a client link (below) never slows
 # or breaks replication, only what the pipeline sees.
 #
@@ -33,6 +35,9 @@
 # advertises 49092, where the proxy listens and forwards to 39092. Set at `start` (or `start-node`);
 # the proxy must then be running for clients to reach that node. The `leader` helper bootstraps on
 # the internal listeners, whose advertised addresses are the nodes' own, so it works without proxies.
+# For one client's links alone (the consumers', say), the PROXIED listener advertises the port 10000
+# above its own on every node (49095 for node 1): a client bootstrapped on those ports reaches each
+# node through the proxy listening there (forwarding to 39095), while the others use PLAINTEXT.
 #
 # Environment: KAFKA_VERSION and KAFKA_HOME (the jar cache, as scripts/kafka.sh), KAFKA_CLUSTER_DATA
 # (${TMPDIR:-/tmp}/heartbeat-kafka-cluster: node-N/{data,logs,server.properties,kafka.pid}),
@@ -60,6 +65,8 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 client_port() { echo $((KAFKA_CLUSTER_BASE_PORT + ($1 - 1) * 100)); }
 controller_port() { echo $((KAFKA_CLUSTER_BASE_PORT + ($1 - 1) * 100 + 1)); }
 internal_port() { echo $((KAFKA_CLUSTER_BASE_PORT + ($1 - 1) * 100 + 2)); }
+proxied_port() { echo $((KAFKA_CLUSTER_BASE_PORT + ($1 - 1) * 100 + 3)); }
+proxied_advertised_port() { echo $(($(proxied_port "$1") + 10000)); }
 node_dir() { echo "$KAFKA_CLUSTER_DATA/node-$1"; }
 pid_file() { echo "$(node_dir "$1")/kafka.pid"; }
 
@@ -93,11 +100,11 @@ write_config() {
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$(voters)
-listeners=PLAINTEXT://127.0.0.1:$(client_port "$n"),INTERNAL://127.0.0.1:$(internal_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(advertised_port "$n"),INTERNAL://127.0.0.1:$(internal_port "$n")
+listeners=PLAINTEXT://127.0.0.1:$(client_port "$n"),INTERNAL://127.0.0.1:$(internal_port "$n"),CONTROLLER://127.0.0.1:$(controller_port "$n"),PROXIED://127.0.0.1:$(proxied_port "$n")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(advertised_port "$n"),INTERNAL://127.0.0.1:$(internal_port "$n"),PROXIED://127.0.0.1:$(proxied_advertised_port "$n")
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=INTERNAL
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT,PROXIED:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=6
 default.replication.factor=3

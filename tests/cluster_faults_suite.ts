@@ -2,11 +2,13 @@
  * The delivery guarantee when a three-node Kafka cluster fails under load (scripts/kafka-cluster.sh,
  * topics with 3 replicas and min.insync.replicas=2): the leader of the busiest partition killed
  * with SIGKILL, a rolling restart of the three brokers, a broker frozen with SIGSTOP for 30 s, the
- * active controller killed. Each scenario runs the real producer (idempotent, acks=all) on a seeded
+ * active controller killed, 2 s of latency and then resets on the consumers' link to one broker, the
+ * consumers' PostgreSQL link black-holed for 20 s. Each scenario runs the real producer (idempotent, acks=all) on a seeded
  * live run of ≥ 50,000 readings at ≥ 2,000/s and two consumers in one group, then checks that every
  * valid reading is stored exactly once, every invalid one dead-lettered exactly once, and that the
  * topic, read back record by record, holds each produced message exactly once. Its row of the
- * cluster fault table adds the time to recover ({@link recovery}) and the largest consumer lag seen.
+ * cluster fault table adds the time to recover ({@link recovery}), the consumers' readiness during
+ * the fault (`/readyz`, sampled every 500 ms) and the largest consumer lag seen.
  * Before them: the topics' replication on the cluster, and a node advertising a fault proxy's port
  * (tests/support/fault_proxy.ts), which the later scenarios of issue 19 put on the pipeline's links.
  *
@@ -60,6 +62,12 @@ import { topicReplicationOf } from "./support/topics.ts";
 import { FaultProxy } from "./support/fault_proxy.ts";
 
 const quiet = createLogger({ level: "error", pretty: false, write: () => {} });
+/** The two consumers' metrics ports, for their `/readyz`. */
+const READY_PORTS = [49464, 49465] as const;
+/** Where the consumers reach each node through a fault proxy: the PROXIED listeners' advertised ports. */
+const PROXIED = [1, 2, 3].map((n) => ({ node: n, port: 49095 + (n - 1) * 100, target: 39095 + (n - 1) * 100 }));
+/** Where the consumers reach PostgreSQL through a fault proxy. */
+const DB_PROXY_PORT = 49432;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ENV = { KAFKA_BROKERS: CLUSTER_BROKERS.join(",") };
 
@@ -77,6 +85,8 @@ interface ClusterRow extends FaultRow {
   topicMissing: number;
   /** Records on the topic more often than produced (doubled by the producer). */
   topicDuplicated: number;
+  /** Each consumer's `/readyz` from the fault to the end of the run ({@link readinessWords}). */
+  readiness: string;
 }
 const table: ClusterRow[] = [];
 
@@ -163,6 +173,69 @@ Deno.test("recovery runs from the last stored row before the fault to the first 
   }
 });
 
+/** One `/readyz` sample of both consumers: true (200), false (503) or null (no answer). */
+interface ReadySample {
+  t: number;
+  ready: (boolean | null)[];
+}
+
+/**
+ * A consumer's readiness from `faultStart` on, in words: "ready throughout", or when it read not
+ * ready (seconds after the fault began, first to last such sample) and whether it was ready again
+ * at the end.
+ */
+export function readinessWords(samples: ReadySample[], consumer: number, faultStart: number): string {
+  const after = samples.filter((s) => s.t >= faultStart);
+  const not = after.filter((s) => s.ready[consumer] !== true);
+  if (not.length === 0) return "ready throughout";
+  const at = (s: ReadySample) => ((s.t - faultStart) / 1000).toFixed(1);
+  const end = after.at(-1)!.ready[consumer] === true ? "ready again" : "NOT ready at the end";
+  return `not ready ${at(not[0]!)}–${at(not.at(-1)!)} s, ${end}`;
+}
+
+Deno.test("readinessWords() says when a consumer read not ready after the fault, and whether it came back", async (t) => {
+  const samples = (states: (boolean | null)[]) => states.map((r, i) => ({ t: 10_000 + i * 500, ready: [r] }));
+  const cases: [string, (boolean | null)[], string][] = [
+    ["always ready", [true, true, true], "ready throughout"],
+    ["a stall", [true, false, false, true], "not ready 0.5–1.0 s, ready again"],
+    ["no answer counts as not ready", [true, null, true], "not ready 0.5–0.5 s, ready again"],
+    ["never back", [true, false, false], "not ready 0.5–1.0 s, NOT ready at the end"],
+  ];
+  for (const [name, states, want] of cases) {
+    await t.step(name, () => assert.equal(readinessWords(samples(states), 0, 10_000), want));
+  }
+});
+
+/** Samples both consumers' `/readyz` every 500 ms, until stopped. */
+function startReadySampler() {
+  const samples: ReadySample[] = [];
+  let running = true;
+  const probe = async (port: number): Promise<boolean | null> => {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(400) });
+      await response.body?.cancel();
+      return response.status === 200;
+    } catch {
+      return null;
+    }
+  };
+  const loop = (async () => {
+    while (running) {
+      const t = Date.now();
+      samples.push({ t, ready: await Promise.all(READY_PORTS.map(probe)) });
+      await sleep(Math.max(0, 500 - (Date.now() - t)));
+    }
+  })();
+  return {
+    samples,
+    async stop(): Promise<ReadySample[]> {
+      running = false;
+      await loop;
+      return samples;
+    },
+  };
+}
+
 /** Samples the stored count every 250 ms and the group's lag every second, until stopped. */
 function startSampler(db: TestDatabase, topic: TestTopic, group: string) {
   const samples: Sample[] = [];
@@ -220,6 +293,10 @@ interface Scenario {
   faultAfter: number;
   /** Strikes the fault; resolves when it is over. */
   fault(topic: TestTopic): Promise<Fault>;
+  /** The consumers' settings beside the cluster's (their brokers or database through proxies). */
+  consumerEnv?: (db: TestDatabase) => Record<string, string>;
+  /** Both consumers must read not ready during the fault (they cannot write) and ready after. */
+  notReadyDuringFault?: boolean;
 }
 
 /** Waits for a child's exit within `ms`, failing with its last log lines. */
@@ -244,11 +321,19 @@ async function underLoad(s: Scenario): Promise<void> {
   const messages = simulate(run);
   const producer = await startProducer(topic.name, run, [], ENV);
   const group = uniqueName("cluster");
-  await using a = await startConsumer(db, topic, group, ENV);
-  await using b = await startConsumer(db, topic, group, ENV);
+  const consumerEnv = { ...ENV, ...s.consumerEnv?.(db) };
+  await using a = await startConsumer(db, topic, group, {
+    ...consumerEnv,
+    HEARTBEAT_CONSUMER_METRICS_PORT: String(READY_PORTS[0]),
+  });
+  await using b = await startConsumer(db, topic, group, {
+    ...consumerEnv,
+    HEARTBEAT_CONSUMER_METRICS_PORT: String(READY_PORTS[1]),
+  });
   await waitForSharing(a, b);
   await waitFullyReplicated(topic.kafka, [topic.name, "__consumer_offsets"]);
   const sampler = startSampler(db, topic, group);
+  const readySampler = startReadySampler();
   let fault: Fault | undefined;
   let sampled: { samples: Sample[]; maxLag: number };
   let producerStatus: Deno.CommandStatus;
@@ -270,6 +355,7 @@ async function underLoad(s: Scenario): Promise<void> {
   } finally {
     sampled = await sampler.stop();
   }
+  const readySamples = await readySampler.stop();
   const { samples, maxLag } = sampled;
   for (const c of [a, b]) c.kill("SIGTERM");
   // their exit codes are asserted after the delivery check, so that the row is there either way
@@ -299,6 +385,7 @@ async function underLoad(s: Scenario): Promise<void> {
     topicRecords: back.records,
     topicMissing: back.missing,
     topicDuplicated: back.duplicated,
+    readiness: ["a", "b"].map((name, i) => `${name}: ${readinessWords(readySamples, i, fault!.start)}`).join("; "),
   };
   const scenario = `${fault.what} (${run.count} at ${run.rate}/s)`;
   if (producerStatus.code !== 0) {
@@ -335,6 +422,13 @@ async function underLoad(s: Scenario): Promise<void> {
       `cluster fault: ${JSON.stringify({ ...merged, steadyRate: Math.round(rec.steadyRate), consumerExits })}`,
     );
   });
+  if (s.notReadyDuringFault) {
+    for (const i of [0, 1]) {
+      const during: ReadySample[] = readySamples.filter((r) => r.t >= fault!.start && r.t <= fault!.end);
+      assert.ok(during.some((r) => r.ready[i] === false), `consumer ${i} read not ready during the fault`);
+      assert.equal(readySamples.at(-1)?.ready[i], true, `consumer ${i} is ready again after the fault`);
+    }
+  }
   assert.equal(back.duplicated, 0, "no record on the topic twice (the idempotent producer)");
   assert.equal(back.missing, 0, "every produced message is on the topic");
   assert.equal(back.records, messages.length);
@@ -499,20 +593,86 @@ clusterTest("the active controller killed with SIGKILL mid-run loses and doubles
   }
 });
 
+clusterTest(
+  "2 s of latency, then resets, on the consumers' link to the busiest partition's leader lose and double nothing",
+  async () => {
+    const proxies = PROXIED.map((p) =>
+      FaultProxy.start({ port: p.port, target: { hostname: "127.0.0.1", port: p.target } })
+    );
+    try {
+      await underLoad({
+        seed: 35,
+        count: 60_000,
+        rate: 2_500,
+        faultAfter: 10_000,
+        // the consumers bootstrap on the PROXIED listeners: every link of theirs goes through a proxy
+        consumerEnv: () => ({ KAFKA_BROKERS: PROXIED.map((p) => `127.0.0.1:${p.port}`).join(",") }),
+        async fault(topic) {
+          const partition = await busiestPartition(topic.kafka, topic.name);
+          const node = await partitionLeader(topic.name, partition);
+          const proxy = proxies[node - 1]!;
+          const start = Date.now();
+          proxy.latency(2_000);
+          await sleep(15_000);
+          proxy.passThrough();
+          for (let i = 0; i < 3; i++) {
+            await proxy.reset();
+            await sleep(2_000);
+          }
+          return {
+            start,
+            end: Date.now(),
+            what:
+              `consumers' link to node ${node} (leader of partition ${partition}): 2 s latency 15 s, then 3 resets 2 s apart`,
+          };
+        },
+      });
+    } finally {
+      await Promise.all(proxies.map((p) => p.close()));
+    }
+  },
+);
+
+clusterTest(
+  "the consumers' PostgreSQL link black-holed for 20 s loses and doubles nothing; they read not ready meanwhile",
+  async () => {
+    await using proxy = FaultProxy.start({ port: DB_PROXY_PORT, target: { hostname: "127.0.0.1", port: 5432 } });
+    await underLoad({
+      seed: 36,
+      count: 60_000,
+      rate: 2_500,
+      faultAfter: 10_000,
+      consumerEnv: (db) => {
+        const url = new URL(db.url);
+        url.port = String(DB_PROXY_PORT);
+        return { DATABASE_URL: url.href };
+      },
+      notReadyDuringFault: true,
+      async fault() {
+        const start = Date.now();
+        proxy.blackHole();
+        await sleep(20_000);
+        proxy.passThrough();
+        return { start, end: Date.now(), what: "consumers' PostgreSQL link black-holed 20 s" };
+      },
+    });
+  },
+);
+
 Deno.test({
   name: "cluster fault table",
   fn() {
     if (table.length === 0) return;
     const lines = [
-      "| scenario | sent | stored | rejected | lost | duplicated | on the topic (missing, twice) | fault (s) | recovery (s) | max lag |",
-      "|---|---|---|---|---|---|---|---|---|---|",
+      "| scenario | sent | stored | rejected | lost | duplicated | on the topic (missing, twice) | fault (s) | recovery (s) | max lag | consumers' /readyz from the fault on |",
+      "|---|---|---|---|---|---|---|---|---|---|---|",
     ];
     for (const r of table) {
       const recovered = r.recoveryS === null ? "not back" : r.recoveryS.toFixed(1);
       lines.push(
         `| ${r.scenario} | ${r.sent} | ${r.stored} | ${r.rejected} | ${r.lost} | ${r.duplicated} | ${r.topicRecords} (${r.topicMissing}, ${r.topicDuplicated}) | ${
           r.faultS.toFixed(1)
-        } | ${recovered} | ${r.maxLag} |`,
+        } | ${recovered} | ${r.maxLag} | ${r.readiness} |`,
       );
     }
     console.log(`\nCluster fault table (${new Date().toISOString()}):\n${lines.join("\n")}\n`);
