@@ -103,6 +103,7 @@ serviceTest(
       DATABASE_URL: db.url,
       KAFKA_TOPIC: topic.name,
       KAFKA_GROUP_ID: uniqueName("prometheus-test"),
+      KAFKA_ALERTS_TOPIC: "none",
       HEARTBEAT_CONSUMER_BATCH_WAIT_MS: "20",
       HEARTBEAT_CONSUMER_METRICS_PORT: String(CONSUMER_PORT),
     });
