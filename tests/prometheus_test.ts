@@ -2,8 +2,8 @@
  * The monitoring stack for real: Debian's `prometheus`, started on 127.0.0.1:29090 with a
  * throw-away data folder, the shipped scrape jobs (prometheus/prometheus.yml, its targets pointed
  * at this test's programs and its intervals at 1 s) and the shipped alert rules (their `for`
- * shortened to {@link TEST_FOR}), scrapes a real consumer (metrics on 29464) and producer (29465)
- * moving readings through the real Kafka and PostgreSQL. Then every PromQL query of the
+ * shortened to {@link TEST_FOR}), scrapes a real consumer (metrics on 127.0.0.1:29464) and producer
+ * (0.0.0.0:29465, as with the compose Prometheus) moving readings through the real Kafka and PostgreSQL. Then every PromQL query of the
  * pipeline-health dashboard, expanded as Grafana expands it (tests/support/grafana/promql.ts), must
  * return data through Prometheus' HTTP API, as tests/dashboard_queries_test.ts requires of the
  * Heartbeat Monitor's SQL; and a stopped consumer must turn `HeartbeatConsumerDown` pending, then
@@ -111,7 +111,8 @@ serviceTest(
     await using producer = await spawnTask(
       "producer",
       ["--topic", topic.name, "--rate", "200", "--customers", "20", "--invalid-rate", "0.02"],
-      { HEARTBEAT_PRODUCER_METRICS_PORT: String(PRODUCER_PORT) },
+      // on every address, as `deno task dev` runs the programs for the compose Prometheus (host.docker.internal)
+      { HEARTBEAT_PRODUCER_METRICS_PORT: String(PRODUCER_PORT), HEARTBEAT_METRICS_HOST: "0.0.0.0" },
     );
     await using prometheus = await startPrometheus({
       port: PROMETHEUS_PORT,
