@@ -15,8 +15,10 @@ import { consumerOptions, parseConfig, producerOptions } from "../lib/config/mod
 import { REASON_CODES } from "../lib/domain/reading.ts";
 import { ConsumerMetrics, ProducerMetrics } from "../lib/ops/metrics.ts";
 import { type PrometheusConfig, readYaml, ROOT, ruleFiles, which } from "./support/prometheus.ts";
+import { DASHBOARD_URL } from "./support/grafana/queries.ts";
 import {
   expandPromQL,
+  HEALTH_DASHBOARD_URL,
   labelValuesQuery,
   loadHealthDashboard,
   type PromDashboard,
@@ -259,5 +261,26 @@ Deno.test("the readings dashboard and the pipeline-health dashboard link to each
     assert.ok(found !== undefined, `${from.title} has no link to /d/${to.uid}`);
     assert.equal(found.type, "link");
     assert.equal(found.keepTime, true);
+  }
+});
+
+Deno.test("every provisioned dashboard has its queries run by a test: the Monitor's SQL on PostgreSQL, the health dashboard's PromQL on Prometheus", async () => {
+  // tests/dashboard_queries_test.ts loads DASHBOARD_URL, tests/prometheus_test.ts HEALTH_DASHBOARD_URL
+  const runners = new Map([
+    [DASHBOARD_URL.href, "grafana-postgresql-datasource"],
+    [HEALTH_DASHBOARD_URL.href, "prometheus"],
+  ]);
+  const dir = new URL("grafana/dashboards/", ROOT);
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) if (entry.name.endsWith(".json")) files.push(entry.name);
+  assert.deepEqual(
+    files.map((f) => new URL(f, dir).href).sort(),
+    [...runners.keys()].sort(),
+    "a dashboard no test runs the queries of",
+  );
+  for (const [url, type] of runners) {
+    const board = JSON.parse(await Deno.readTextFile(new URL(url))) as PromDashboard;
+    const types = new Set(board.panels.flatMap((p) => (p.targets ?? []).map((t) => t.datasource?.type)));
+    assert.deepEqual([...types], [type], `${board.title}: every query on ${type}, the kind its test runs`);
   }
 });
