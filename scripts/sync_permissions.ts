@@ -34,13 +34,13 @@ export function compileTasks(): Record<"compile" | "compile:check", string> {
   };
 }
 
-/** The `dev` and `dev:down` tasks: dev's own env names, loopback only, its state folder. */
+/** The `dev` and `dev:down` tasks: dev's own env names, loopback only, its state folder (and prometheus/ for its Prometheus). */
 export function devTasks(): Record<"dev" | "dev:down", string> {
   const state = "--allow-read=.cache/dev --allow-write=.cache/dev";
   return {
     dev: `deno run --allow-env=${
       DEV_ENV.join(",")
-    } --ignore-env --allow-net=127.0.0.1 --allow-run=bash,deno,setsid ${state} scripts/dev.ts`,
+    } --ignore-env --allow-net=127.0.0.1 --allow-run=bash,deno,prometheus,setsid --allow-read=.cache/dev,prometheus --allow-write=.cache/dev scripts/dev.ts`,
     "dev:down": `deno run --allow-run=bash ${state} scripts/dev.ts down`,
   };
 }

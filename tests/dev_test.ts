@@ -52,6 +52,9 @@ function startDev(args: string[], env: Record<string, string>) {
     env: {
       HEARTBEAT_CONSUMER_METRICS_PORT: String(PORTS.consumer),
       HEARTBEAT_PRODUCER_METRICS_PORT: String(PORTS.producer),
+      // no Prometheus of dev's own: 9090 may be the prometheus package's (scripts/dev/prometheus_test.ts
+      // tests its configuration)
+      HEARTBEAT_DEV_PROMETHEUS_PORT: "0",
       ...env,
     },
     stdin: "null",

@@ -4,7 +4,7 @@
  * (scripts/programs.ts), in a session of its own (`setsid`, where it exists) so that a Ctrl-C
  * reaches only dev, which then stops them in order. Their lines go through {@link renderLine}.
  *
- * Requires `--allow-run=deno,setsid`.
+ * Requires `--allow-run=deno,setsid` (and any other command {@link startProcess} starts).
  *
  * @module
  */
@@ -43,10 +43,17 @@ export interface StartOptions {
 
 /** Starts `name` with `args`; see the module doc. */
 export function startProgram(name: keyof typeof PROGRAMS, args: string[], options: StartOptions): Running {
-  const deno = runArgs(name, args, (n) => options.env[n]);
-  const argv = [...deno, ...args];
-  const child = new Deno.Command(options.setsid ? "setsid" : "deno", {
-    args: options.setsid ? ["deno", ...argv] : argv,
+  return startProcess("deno", [...runArgs(name, args, (n) => options.env[n]), ...args], PROGRAMS[name].script, options);
+}
+
+/**
+ * Starts any command as {@link startProgram} starts a program (its own session, its lines rendered
+ * under its label); `marker` is a word of its command line, which `dev:down` checks before a
+ * signal.
+ */
+export function startProcess(command: string, argv: string[], marker: string, options: StartOptions): Running {
+  const child = new Deno.Command(options.setsid ? "setsid" : command, {
+    args: options.setsid ? [command, ...argv] : argv,
     cwd: options.root,
     clearEnv: true,
     env: options.env,
@@ -64,7 +71,7 @@ export function startProgram(name: keyof typeof PROGRAMS, args: string[], option
   return {
     name: options.label,
     pid: child.pid,
-    script: PROGRAMS[name].script,
+    script: marker,
     get done() {
       return done;
     },

@@ -14,8 +14,8 @@ export const DEV_USAGE = `usage: deno task dev [options]
        deno task dev:down
 
 Runs the whole pipeline on this machine: Kafka and PostgreSQL (with Docker, the compose stack with
-Grafana; without it, scripts/kafka.sh and the running PostgreSQL or scripts/postgres.sh), the schema,
-then the consumer and a producer, in one console. Ctrl-C (or deno task dev:down from another
+Prometheus and Grafana; without it, scripts/kafka.sh and the running PostgreSQL or scripts/postgres.sh,
+and Debian's prometheus when installed), the schema, then the consumer and a producer, in one console. Ctrl-C (or deno task dev:down from another
 terminal) stops what it started and nothing else.`;
 
 /** The settings of `deno task dev`. */
@@ -76,5 +76,13 @@ export const devOptions = {
     help: "The producer's /metrics port",
     default: "9465",
     schema: parse.port.pipe(z.number().min(1, "expected a port number from 1 to 65535")),
+  },
+  prometheusPort: {
+    flag: "prometheus-port",
+    env: "HEARTBEAT_DEV_PROMETHEUS_PORT",
+    help:
+      "Port of the Prometheus dev starts without Docker, when prometheus is installed (0: none; compose publishes 9090)",
+    default: "9090",
+    schema: parse.port,
   },
 } satisfies OptionTable;

@@ -3,18 +3,19 @@
  * consumer and the producer in one console with a status line, then, on Ctrl-C, SIGTERM or
  * `dev:down`, the producer stopped, then the consumer, then what was started, in reverse.
  *
- * Requires `--allow-run=bash,deno,docker,setsid`, `--allow-net=127.0.0.1`,
- * `--allow-read=.cache/dev`, `--allow-write=.cache/dev` and `--allow-env` for {@link PASSED_ENV},
+ * Requires `--allow-run=bash,deno,docker,prometheus,setsid`, `--allow-net=127.0.0.1`,
+ * `--allow-read=.cache/dev,prometheus`, `--allow-write=.cache/dev` and `--allow-env` for {@link PASSED_ENV},
  * {@link SCRIPT_ENV} and the dev options' names.
  *
  * @module
  */
 import type { ConfigOf } from "../../lib/config/mod.ts";
 import { consumerOptions, migrateOptions } from "../../lib/config/mod.ts";
-import { type Running, startProgram } from "./children.ts";
+import { type Running, startProcess, startProgram } from "./children.ts";
 import { answers, type Infra, InfraError, onPath, seconds, startInfra, stopStarted } from "./infra.ts";
 import type { devOptions } from "./options.ts";
 import { isOurs, terminate } from "./processes.ts";
+import { startDevPrometheus } from "./prometheus.ts";
 import { ANSI, clock, NAME_WIDTH, type Paint, PLAIN } from "./render.ts";
 import { type DevState, readState, removeState, writeState } from "./state.ts";
 import { type Snapshot, snapshot, statusLine } from "./status.ts";
@@ -124,6 +125,7 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
   let wake: () => void = () => {};
   const stopped = new Promise<void>((resolve) => (wake = resolve));
   const programs: Running[] = [];
+  let prometheus: Running | undefined;
   const onSignal = (name: Deno.Signal) => () => {
     if (stopRequested) {
       // `deno task` passes the terminal's Ctrl-C on as well: only a signal a second after the
@@ -175,7 +177,11 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
     if (stopRequested) return 130;
 
     const base = pick(PASSED_ENV, env);
-    const brokers = { KAFKA_BROKERS: `127.0.0.1:${kafkaPort}` };
+    // the compose Prometheus scrapes the programs through host.docker.internal: they must listen beyond loopback
+    const brokers = {
+      KAFKA_BROKERS: `127.0.0.1:${kafkaPort}`,
+      ...(docker ? { HEARTBEAT_METRICS_HOST: "0.0.0.0" } : {}),
+    };
     const setsid = await onPath("setsid", root);
     const start = (
       name: "db:migrate" | "consumer" | "producer",
@@ -203,6 +209,33 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
     }
     say(`schema ready in ${seconds(migrateBegan)}`);
     if (stopRequested) return 130;
+
+    if (!docker) {
+      prometheus = await startDevPrometheus({
+        port: config.prometheusPort,
+        ports: { consumer: config.consumerMetricsPort, producer: config.producerMetricsPort },
+        root,
+        say,
+        start: (command, argv, marker) =>
+          startProcess(command, argv, marker, {
+            label: "prometheus",
+            index: 3,
+            env: pick(["PATH", "HOME", "TMPDIR", "TZ"], env),
+            root,
+            paint,
+            print,
+            setsid,
+          }),
+      });
+      if (prometheus !== undefined) {
+        state.programs.push({ name: "prometheus", pid: prometheus.pid, script: prometheus.script });
+        await writeState(root, state);
+        void prometheus.status.then((s) => {
+          if (!stopRequested) say(`warning: Prometheus exited (code ${s.code}); the pipeline runs on without it`);
+        });
+      }
+      if (stopRequested) return 130;
+    }
 
     const consumer = start("consumer", "consumer", 0, [], {
       ...brokers,
@@ -250,7 +283,12 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
       const now = snapshot(performance.now(), c?.text, p?.text);
       if (!firstSeen && (now.stored ?? 0) > 0) {
         firstSeen = true;
-        whereToLook(say, print, infra, { ...config, postgresPort }, seconds(began));
+        const prometheusAt = docker
+          ? "http://127.0.0.1:9090 (the compose service)"
+          : prometheus !== undefined
+          ? `http://127.0.0.1:${config.prometheusPort}`
+          : undefined;
+        whereToLook(say, print, infra, { ...config, postgresPort, prometheusAt }, seconds(began));
         before = now;
         nextStatus = performance.now() + config.statusEvery;
       } else if (firstSeen && config.statusEvery > 0 && performance.now() >= nextStatus) {
@@ -269,13 +307,17 @@ export async function runDev(config: DevConfig, env: (n: string) => string | und
     return code;
   } finally {
     stopBegan ??= performance.now();
-    const ran = programs.length > 0 || infra.started.length > 0;
+    const ran = programs.length > 0 || prometheus !== undefined || infra.started.length > 0;
     const names = new Set(programs.map((p) => `the ${p.name}`));
-    await stopAll(programs, infra, root, say);
+    await stopAll(programs, prometheus, infra, root, say);
     await removeState(root);
     for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
     if (ran) {
-      const what = [names.size === 0 ? "" : [...names].join(" and "), ...infra.started.map(describe)]
+      const what = [
+        names.size === 0 ? "" : [...names].join(" and "),
+        prometheus === undefined ? "" : "Prometheus",
+        ...infra.started.map(describe),
+      ]
         .filter((w) => w !== "");
       const list = what.length > 1 ? `${what.slice(0, -1).join(", ")} and ${what.at(-1)}` : what[0] ?? "nothing";
       say(`stopped ${list} in ${seconds(stopBegan)}`);
@@ -291,7 +333,12 @@ function whereToLook(
   say: (line: string) => void,
   print: (line: string) => void,
   infra: Infra,
-  c: { postgresPort: number; consumerMetricsPort: number; producerMetricsPort: number },
+  c: {
+    postgresPort: number;
+    consumerMetricsPort: number;
+    producerMetricsPort: number;
+    prometheusAt?: string | undefined;
+  },
   after: string,
 ): void {
   say(`the pipeline runs: first reading stored ${after} after dev started. Where to look:`);
@@ -305,15 +352,27 @@ function whereToLook(
       `http://127.0.0.1:${c.consumerMetricsPort}/metrics (consumer), http://127.0.0.1:${c.producerMetricsPort}/metrics (producer)`,
     ],
     ["health", `http://127.0.0.1:${c.consumerMetricsPort}/readyz`],
+    [
+      "alerts",
+      c.prometheusAt === undefined
+        ? "no Prometheus (apt-get install prometheus; rules in prometheus/rules/)"
+        : `${c.prometheusAt}/alerts (rules: prometheus/rules/heartbeat.yml)`,
+    ],
     ["dashboard", infra.grafana ?? "Grafana runs with the compose stack (deno task dev on a machine with Docker)"],
     ["stop", "Ctrl-C here, or deno task dev:down from another terminal"],
   ];
   for (const [what, where] of rows) print(`    ${what!.padEnd(10)} ${where}`);
 }
 
-/** Stops the producer, then the consumer, then the services, newest first. */
-async function stopAll(programs: Running[], infra: Infra, root: URL, say: (line: string) => void): Promise<void> {
-  for (const p of [...programs].reverse()) {
+/** Stops the producer, then the consumer, then Prometheus, then the services, newest first. */
+async function stopAll(
+  programs: Running[],
+  prometheus: Running | undefined,
+  infra: Infra,
+  root: URL,
+  say: (line: string) => void,
+): Promise<void> {
+  for (const p of [...[...programs].reverse(), ...(prometheus === undefined ? [] : [prometheus])]) {
     p.kill("SIGTERM");
     const done = await Promise.race([
       p.status.then(() => true),
