@@ -53,7 +53,8 @@ import { printComparison } from "./compare_cli.ts";
 
 const SERVER = "postgres://postgres@127.0.0.1:5432";
 const READER = "postgres://grafana_reader:grafana_reader@127.0.0.1:5432";
-const DATABASE = "heartbeat_bench_dashboard";
+/** The database filled and timed (`--database`): kept between runs, so a large fill is made once. */
+const DEFAULT_DATABASE = "heartbeat_bench_dashboard";
 /** The schema the ingest-cost variants cut up: the baseline (the schema.sql of before the migrations). */
 const BASELINE_URL = new URL("001_baseline.sql", SQL_MIGRATIONS);
 const RESULTS_URL = new URL("./results/dashboard-latest.json", import.meta.url);
@@ -86,8 +87,14 @@ const { values: flags } = parseArgs({
     // that the partitions, the retention windows and readings_rollup() see it as live data
     end: { type: "string", default: "fixed" },
     compare: { type: "boolean", default: false },
+    database: { type: "string", default: DEFAULT_DATABASE },
   },
 });
+const DATABASE = flags.database;
+if (!/^[a-z_][a-z0-9_]{0,62}$/.test(DATABASE)) {
+  console.error(`error: Invalid --database: expected a lower-case SQL name, got ${JSON.stringify(DATABASE)}`);
+  Deno.exit(2);
+}
 
 function positiveInt(name: string, text: string | undefined): number {
   const n = Number(text);

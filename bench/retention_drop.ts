@@ -7,18 +7,27 @@
  * window back to 30 days.
  *
  * ```sh
- * deno run --allow-net=127.0.0.1:5432 --ignore-env bench/retention_drop.ts
+ * deno task bench:retention [--database heartbeat_bench_dashboard]
  * ```
  *
  * Requires `--allow-net=127.0.0.1:5432` (PostgreSQL as `postgres`, trust).
  *
  * @module
  */
+import { parseArgs } from "node:util";
 // @ts-types="@types/pg"
 import pg from "pg";
 import { Repository, type StoredReading } from "../lib/storage/mod.ts";
 
-const URL_ = "postgres://postgres@127.0.0.1:5432/heartbeat_bench_dashboard";
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: { database: { type: "string", default: "heartbeat_bench_dashboard" } },
+});
+if (!/^[a-z_][a-z0-9_]{0,62}$/.test(flags.database)) {
+  console.error(`error: Invalid --database: expected a lower-case SQL name, got ${JSON.stringify(flags.database)}`);
+  Deno.exit(2);
+}
+const URL_ = `postgres://postgres@127.0.0.1:5432/${flags.database}`;
 
 if (import.meta.main) {
   const repo = Repository.connect(URL_, { poolSize: 2 });

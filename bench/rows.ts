@@ -68,9 +68,9 @@ export interface Dataset {
   buildMs: number;
 }
 
-/** Columns of `dead_letters` the pipeline writes, in COPY order. */
+/** Columns of `dead_letters` the pipeline writes, in COPY order (`kafka_time`, the partition key, since migration 005). */
 export const DEAD_LETTER_COLUMNS =
-  "topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp, payload, payload_bytes, reason, reasons";
+  "topic, kafka_partition, kafka_offset, kafka_key, kafka_timestamp, payload, payload_bytes, reason, reasons, kafka_time";
 
 const NULL = "\\N";
 
@@ -161,9 +161,10 @@ function deadLetterLine(
   value: Uint8Array,
   reasons: Rejection[],
 ): string {
-  return `${copyText(topic)}\t${partition}\t${offset}\t${copyBytea(key)}\t${new Date(timeMs).toISOString()}\t${
+  const time = new Date(timeMs).toISOString();
+  return `${copyText(topic)}\t${partition}\t${offset}\t${copyBytea(key)}\t${time}\t${
     copyBytea(value)
-  }\t${value.byteLength}\t${reasons[0]?.code ?? "unknown"}\t${copyText(JSON.stringify(reasons))}\n`;
+  }\t${value.byteLength}\t${reasons[0]?.code ?? "unknown"}\t${copyText(JSON.stringify(reasons))}\t${time}\n`;
 }
 
 /**
