@@ -40,7 +40,7 @@ export function devTasks(): Record<"dev" | "dev:down", string> {
   return {
     dev: `deno run --allow-env=${
       DEV_ENV.join(",")
-    } --ignore-env --allow-net=127.0.0.1 --allow-run=bash,deno,prometheus,setsid --allow-read=.cache/dev,prometheus --allow-write=.cache/dev scripts/dev.ts`,
+    } --ignore-env --allow-net=127.0.0.1 --allow-run=bash,deno,setsid --allow-read=.cache/dev,prometheus --allow-write=.cache/dev scripts/dev.ts`,
     "dev:down": `deno run --allow-run=bash ${state} scripts/dev.ts down`,
   };
 }

@@ -5,7 +5,7 @@
  * the programs' metrics ports on 127.0.0.1, the alert rules of prometheus/rules/, and its data in
  * `.cache/dev/prometheus/`. Without it dev runs as before and says how to get it.
  *
- * Requires `--allow-read=prometheus`, `--allow-write=.cache/dev`, `--allow-run=bash,prometheus,setsid`
+ * Requires `--allow-read=prometheus`, `--allow-write=.cache/dev`, `--allow-run=bash,setsid`
  * and `--allow-net=127.0.0.1`.
  *
  * @module
@@ -110,7 +110,12 @@ export async function startDevPrometheus(options: DevPrometheusOptions): Promise
   const config = devPrometheusConfig(shipped, options.ports, `${new URL("prometheus/rules/", root).pathname}*.yml`);
   await Deno.writeTextFile(new URL("prometheus.yml", dir), stringify(config));
   const began = performance.now();
-  const prometheus = options.start("prometheus", [
+  // through bash, which dev may already run: `--allow-run=prometheus` would make Deno print a
+  // notice at every dev start on a machine without it
+  const prometheus = options.start("bash", [
+    "-c",
+    'exec prometheus "$@"',
+    "prometheus",
     `--config.file=${dir.pathname}prometheus.yml`,
     `--storage.tsdb.path=${dir.pathname}data`,
     `--web.listen-address=127.0.0.1:${port}`,

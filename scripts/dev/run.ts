@@ -3,7 +3,7 @@
  * consumer and the producer in one console with a status line, then, on Ctrl-C, SIGTERM or
  * `dev:down`, the producer stopped, then the consumer, then what was started, in reverse.
  *
- * Requires `--allow-run=bash,deno,docker,prometheus,setsid`, `--allow-net=127.0.0.1`,
+ * Requires `--allow-run=bash,deno,docker,setsid`, `--allow-net=127.0.0.1`,
  * `--allow-read=.cache/dev,prometheus`, `--allow-write=.cache/dev` and `--allow-env` for {@link PASSED_ENV},
  * {@link SCRIPT_ENV} and the dev options' names.
  *
