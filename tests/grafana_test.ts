@@ -11,8 +11,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import process from "node:process";
-import { parse } from "yaml";
+import { parseYaml } from "./support/yaml.ts";
 import {
   type Column,
   type FrameShape,
@@ -22,22 +21,6 @@ import {
 } from "./support/grafana/frames.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../${path}`, import.meta.url));
-
-/**
- * Parses YAML without environment access. The `yaml` package's parser reads its debug switches
- * (`process.env.LOG_TOKENS`, `LOG_STREAM`) while it parses, which throws `NotCapable` under
- * `deno test --allow-read` alone; parsing is synchronous, so an empty environment stands in for
- * exactly that long.
- */
-function parseYaml(text: string): unknown {
-  const env = process.env;
-  Object.defineProperty(process, "env", { value: {}, configurable: true, writable: true, enumerable: true });
-  try {
-    return parse(text);
-  } finally {
-    Object.defineProperty(process, "env", { value: env, configurable: true, writable: true, enumerable: true });
-  }
-}
 
 const readYaml = async (path: string): Promise<unknown> => parseYaml(await read(path));
 

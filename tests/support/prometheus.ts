@@ -9,8 +9,10 @@
  *
  * @module
  */
-import process from "node:process";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
+import { parseYaml } from "./yaml.ts";
+
+export { parseYaml };
 
 /** The repository's root. */
 export const ROOT: URL = new URL("../../", import.meta.url);
@@ -58,22 +60,6 @@ export function prometheusTest(name: string, fn: (t: Deno.TestContext) => Promis
 
 if (prometheusMissing !== null && !inCi) {
   console.warn(`Prometheus tests skipped: install ${prometheusMissing}`);
-}
-
-/**
- * Parses YAML without environment access. The `yaml` package reads its debug switches
- * (`process.env.LOG_TOKENS`, `LOG_STREAM`) while it parses, which throws `NotCapable` when the
- * test runs without `--ignore-env`; parsing is synchronous, so an empty environment stands in for
- * exactly that long.
- */
-export function parseYaml(text: string): unknown {
-  const env = process.env;
-  Object.defineProperty(process, "env", { value: {}, configurable: true, writable: true, enumerable: true });
-  try {
-    return parse(text);
-  } finally {
-    Object.defineProperty(process, "env", { value: env, configurable: true, writable: true, enumerable: true });
-  }
 }
 
 /** Reads a YAML file of the repository. */
