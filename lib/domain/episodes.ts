@@ -85,21 +85,104 @@ interface Run {
   count: number;
   peak: number;
   gap: number;
+  /** The customer's baseline when the run started: readings are judged against it. */
+  reference: number;
 }
 
 /** What {@link CustomerDetector.feed} returns for the (many) readings that cause no event. */
 const NO_EVENTS: readonly AlertEvent[] = Object.freeze([]);
 
 /**
+ * Readings in the customer's recent baseline: the median of their last this many readings. A
+ * baseline that follows the customer is what tells a sleeping athlete at 45 bpm (normal for them)
+ * from a sudden fall to 45 bpm (not), and an exercise climb (gradual, followed) from a sudden
+ * tachycardia (too fast to follow).
+ */
+export const BASELINE_READINGS = 15;
+/**
+ * Readings in the customer's long baseline: the median of their last this many readings, which an
+ * episode of up to half as many readings does not move, so that the return from a long episode to
+ * the customer's normal is not taken for an episode the other way.
+ */
+export const LONG_BASELINE_READINGS = 181;
+/** How far below the customer's baselines a reading under 60 bpm must be to count as bradycardia, bpm. */
+export const BRADYCARDIA_MARGIN_BPM = 12;
+/** How far above the customer's baselines a reading over 100 bpm must be to count as tachycardia, bpm. */
+export const TACHYCARDIA_MARGIN_BPM = 20;
+
+/** The median of the last `size` readings, kept sorted as they come and go. */
+class Median {
+  readonly #size: number;
+  readonly #ring: number[] = [];
+  readonly #sorted: number[] = [];
+  #next = 0;
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  /** Readings in it (at most its size). */
+  get count(): number {
+    return this.#ring.length;
+  }
+
+  /** The median, or NaN before the first reading. */
+  get value(): number {
+    const n = this.#sorted.length;
+    if (n === 0) return Number.NaN;
+    return n % 2 === 1 ? this.#sorted[(n - 1) / 2]! : (this.#sorted[n / 2 - 1]! + this.#sorted[n / 2]!) / 2;
+  }
+
+  add(x: number): void {
+    const sorted = this.#sorted;
+    if (this.#ring.length === this.#size) {
+      const out = this.#ring[this.#next]!;
+      this.#ring[this.#next] = x;
+      this.#next = (this.#next + 1) % this.#size;
+      sorted.splice(sorted.indexOf(out), 1);
+    } else {
+      this.#ring.push(x);
+    }
+    let i = sorted.length;
+    while (i > 0 && sorted[i - 1]! > x) i--;
+    sorted.splice(i, 0, x);
+  }
+}
+
+/**
+ * Which side of the normal range `heartRate` is on for a customer whose baseline is `reference`:
+ * outside 60–100 bpm and by the margin beyond the baseline. Null when it is not abnormal for this
+ * customer, or when there is no baseline yet (the customer's first reading).
+ */
+function deviation(heartRate: number, reference: number): EpisodeKind | null {
+  const side = sideOf(heartRate);
+  if (side === null || Number.isNaN(reference)) return null;
+  if (side === "bradycardia") return reference - heartRate >= BRADYCARDIA_MARGIN_BPM ? side : null;
+  return heartRate - reference >= TACHYCARDIA_MARGIN_BPM ? side : null;
+}
+
+/**
  * The detector of one customer. Feed it that customer's readings in time order; older or equal
  * timestamps than the last one fed are ignored (a redelivery), so feeding twice changes nothing.
+ *
+ * A reading is abnormal for the customer when it is outside 60–100 bpm **and** at least
+ * {@link BRADYCARDIA_MARGIN_BPM} below or {@link TACHYCARDIA_MARGIN_BPM} above the customer's
+ * baselines: the medians of their last {@link BASELINE_READINGS} and {@link LONG_BASELINE_READINGS}
+ * readings.
+ * A run of abnormal readings on one side opens an episode once it has `minReadings` readings over
+ * `minDurationMs` (so spikes of a few readings, motion artefacts, never open one); the episode
+ * lasts while readings stay abnormal against the baseline of its first reading and ends after `endAfterNormal`
+ * that are not. While an episode is open, readings on the other side of the range are taken for
+ * artefacts and skipped. The state is a function of the last readings fed (a bounded window, see
+ * {@link replayWindow}), so it can be rebuilt after a restart.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { CustomerDetector } from "./episodes.ts";
  * const d = new CustomerDetector("CUST-001");
- * const events = [120, 125, 130, 128, 131].flatMap((hr, i) =>
+ * const rates = [...Array(20).fill(72), 120, 125, 130, 128, 131]; // 20 s at 72 bpm train the baseline
+ * const events = rates.flatMap((hr, i) =>
  *   d.feed({ atMs: i * 1000, at: new Date(i * 1000).toISOString(), heartRate: hr })
  * );
  * assert.equal(events.length, 1); // the fifth fast reading opens an episode
@@ -111,14 +194,26 @@ const NO_EVENTS: readonly AlertEvent[] = Object.freeze([]);
 export class CustomerDetector {
   readonly customerId: string;
   readonly #s: DetectorSettings;
+  readonly #recent = new Median(BASELINE_READINGS);
+  readonly #long = new Median(LONG_BASELINE_READINGS);
   #lastAtMs = -Infinity;
+  #seen = 0;
+  readonly #learn: number;
   #run: Run | null = null;
   #open: Alert | null = null;
 
-  /** @param customerId the customer; @param settings detection settings */
-  constructor(customerId: string, settings: DetectorSettings = DEFAULT_DETECTOR) {
+  /**
+   * @param customerId the customer
+   * @param settings detection settings
+   * @param learnReadings readings that only train the baselines before any is judged: the
+   *   default {@link BASELINE_READINGS} for a customer seen from their first reading;
+   *   {@link LONG_BASELINE_READINGS} when replaying the end of a longer history, so that nothing
+   *   is judged on a long baseline that the uninterrupted detector had whole
+   */
+  constructor(customerId: string, settings: DetectorSettings = DEFAULT_DETECTOR, learnReadings = BASELINE_READINGS) {
     this.customerId = customerId;
     this.#s = settings;
+    this.#learn = learnReadings;
   }
 
   /** The open episode, if any. */
@@ -131,47 +226,66 @@ export class CustomerDetector {
     return this.#lastAtMs;
   }
 
+  /** The customer's recent baseline now (median of the last readings), bpm; NaN before any reading. */
+  get baseline(): number {
+    return this.#recent.value;
+  }
+
   /** Feeds one reading; returns the events it causes (usually none). */
   feed(beat: Beat): readonly AlertEvent[] {
     if (beat.atMs <= this.#lastAtMs) return NO_EVENTS;
     this.#lastAtMs = beat.atMs;
-    const side = sideOf(beat.heartRate);
+    const hr = beat.heartRate;
+    const baseline = this.#recent.value;
+    this.#seen++;
+    this.#recent.add(hr);
+    this.#long.add(hr);
     // most readings cause nothing: no array for them (this runs for every reading)
     let events: AlertEvent[] | undefined;
     const open = this.#open;
     if (open !== null) {
+      const run = this.#run!;
+      const side = deviation(hr, run.reference);
       if (side === open.kind) {
-        this.#run!.gap = 0;
+        run.gap = 0;
         open.readings++;
         open.lastAt = beat.at;
         open.lastAtMs = beat.atMs;
-        open.peak = open.kind === "bradycardia"
-          ? Math.min(open.peak, beat.heartRate)
-          : Math.max(open.peak, beat.heartRate);
+        open.peak = open.kind === "bradycardia" ? Math.min(open.peak, hr) : Math.max(open.peak, hr);
         open.severity = severityOf(open.kind, open.peak);
-        return events ?? NO_EVENTS;
+        return NO_EVENTS;
       }
-      if (++this.#run!.gap < this.#s.endAfterNormal) return events ?? NO_EVENTS;
+      // abnormal on the other side during an episode: an artefact, not the end of it
+      if (side !== null) return NO_EVENTS;
+      if (++run.gap < this.#s.endAfterNormal) return NO_EVENTS;
       open.endedAt = open.lastAt;
       open.closedAt = beat.at;
       events = [{ type: "close", alert: { ...open } }];
       this.#open = null;
       this.#run = null;
-      if (side === null) return events ?? NO_EVENTS;
-      // an opposite-side reading ended it: it may start a run of its own below
+      return events;
     }
     const run = this.#run;
+    // before an episode opens, a reading is judged against the baseline of its run's first reading
+    // (or the baseline now, for a first; no run starts before the recent baseline is whole), and
+    // also against both baselines as they are now: the recent one follows a gradual climb
+    // (exercise), the long one the customer's normal
+    let side = this.#seen > this.#learn
+      ? deviation(hr, run !== null && run.kind === sideOf(hr) ? run.reference : baseline)
+      : null;
+    if (side !== null && run !== null) side = deviation(hr, baseline);
+    if (side !== null) side = deviation(hr, this.#long.value);
     if (side === null) {
       if (run !== null && ++run.gap >= this.#s.endAfterNormal) this.#run = null;
-      return events ?? NO_EVENTS;
+      return NO_EVENTS;
     }
     if (run === null || run.kind !== side) {
-      this.#run = { kind: side, start: beat, last: beat, count: 1, peak: beat.heartRate, gap: 0 };
+      this.#run = { kind: side, start: beat, last: beat, count: 1, peak: hr, gap: 0, reference: baseline };
     } else {
       run.count++;
       run.gap = 0;
       run.last = beat;
-      run.peak = side === "bradycardia" ? Math.min(run.peak, beat.heartRate) : Math.max(run.peak, beat.heartRate);
+      run.peak = side === "bradycardia" ? Math.min(run.peak, hr) : Math.max(run.peak, hr);
     }
     const r = this.#run!;
     if (r.count >= this.#s.minReadings && beat.atMs - r.start.atMs >= this.#s.minDurationMs) {
@@ -198,7 +312,7 @@ export class CustomerDetector {
 
 /** How many readings before a batch are replayed to rebuild a customer's state (with no open episode). */
 export function replayWindow(settings: DetectorSettings): number {
-  return (settings.minReadings + settings.endAfterNormal) * 4;
+  return (settings.minReadings + settings.endAfterNormal) * 4 + LONG_BASELINE_READINGS;
 }
 
 /** A valid reading as the tracker needs it. */
@@ -296,8 +410,14 @@ export class EpisodeTracker {
         this.#settings.minDurationMs * 2,
       );
       for (const { customerId } of unknown) {
-        const detector = new CustomerDetector(customerId, this.#settings);
-        for (const beat of history.get(customerId)?.beats ?? []) detector.feed(beat);
+        const { open = null, beats = [] } = history.get(customerId) ?? {};
+        // a full window is the end of a longer history: let it train the long baseline whole
+        // before judging (a shorter one is the customer's whole history, judged as it was)
+        const before = open === null ? beats.length : beats.filter((b) => b.atMs < open.startedAtMs).length;
+        const full = open === null ? before >= replayWindow(this.#settings) : before >= LONG_BASELINE_READINGS;
+        const learn = full ? LONG_BASELINE_READINGS : BASELINE_READINGS;
+        const detector = new CustomerDetector(customerId, this.#settings, learn);
+        for (const beat of beats) detector.feed(beat);
         this.#detectors.set(customerId, detector);
       }
     }
