@@ -26,7 +26,10 @@ export interface Mix {
   batch: number;
 }
 
-/** The kinds the benchmark reports: what an injected episode was, or what a false alert was on. */
+/**
+ * The kinds the benchmark reports: what an injected episode was (the first five), or what a false
+ * alert opened on (the last three: an artefact spike, a customer's normal sleep, activity).
+ */
 export const KINDS = ["regular", "short", "in_gap", "asleep", "late", "artefact", "normal_sleep", "activity"] as const;
 /** One of {@link KINDS}. */
 export type Kind = typeof KINDS[number];
@@ -35,6 +38,8 @@ export type Kind = typeof KINDS[number];
 export interface MixRun {
   /** Per kind: detectable episodes, those detected, false alerts, delays (reading time, arrival). */
   kinds: Record<Kind, { truth: number; hits: number; falseAlerts: number; delays: number[]; arrival: number[] }>;
+  /** Motion artefacts injected (bursts of 1–3 readings, valid ones). */
+  artefacts: number;
   /** The score per side of the range (bradycardia, tachycardia), as today's benchmark gave it. */
   score: Score;
 }
@@ -70,7 +75,8 @@ export async function runMix(mix: Mix, seed: number, readings: number, startMs: 
   // what each reading was, to tell why a false alert opened: per customer, [ms, state or artefact]
   const context = new Map<string, [number, State | "artefact"][]>();
   let batch: TrackedReading[] = [];
-  let nowMs = startMs;
+  let nowMs = startMs, artefacts = 0;
+  const inArtefact = new Set<string>();
   const flush = async () => {
     const { alerts: changed, events } = await tracker.process(batch);
     for (const a of changed) alerts.set(`${a.customerId}|${a.kind}|${a.startedAt}`, a);
@@ -90,6 +96,8 @@ export async function runMix(mix: Mix, seed: number, readings: number, startMs: 
       let list = context.get(t.customerId);
       if (list === undefined) context.set(t.customerId, list = []);
       list.push([v.reading.recordedAtMs, t.sensor === "artefact" ? "artefact" : t.state]);
+      if (t.sensor !== "artefact") inArtefact.delete(t.customerId);
+      else if (!inArtefact.has(t.customerId)) (inArtefact.add(t.customerId), artefacts++);
     }
     batch.push(v.reading);
     if (batch.length >= mix.batch) await flush();
@@ -110,7 +118,7 @@ export async function runMix(mix: Mix, seed: number, readings: number, startMs: 
     k.arrival.push(arrival.get(`${a.customerId}|${a.kind}|${a.startedAt}`)! - e.startMs);
   }
   for (const a of falseAlerts) kinds[causeOf(a, context)].falseAlerts++;
-  return { kinds, score: scoreEpisodes(detectable, [...alerts.values()]) };
+  return { kinds, artefacts, score: scoreEpisodes(detectable, [...alerts.values()]) };
 }
 
 /** What a false alert opened on: an artefact among its readings, sleep, activity, or nothing known. */

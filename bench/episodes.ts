@@ -52,9 +52,12 @@ const MIXES: Mix[] = [
 
 const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
 const mixes: Record<string, unknown> = {};
+const runsOf = new Map<string, MixRun[]>();
 for (const mix of MIXES) {
   const runs: MixRun[] = [];
   for (let seed = 1; seed <= seeds; seed++) runs.push(await runMix(mix, seed, readings, start));
+  runsOf.set(mix.name, runs);
+  const artefacts = runs.reduce((n, r) => n + r.artefacts, 0);
   const rows = KINDS.map((kind) => {
     const all = runs.map((r) => r.kinds[kind]);
     const truth = all.reduce((n, k) => n + k.truth, 0), hits = all.reduce((n, k) => n + k.hits, 0);
@@ -70,8 +73,10 @@ for (const mix of MIXES) {
   const total = (f: (r: typeof rows[number]) => number) => rows.reduce((n, r) => n + f(r), 0);
   const hits = total((r) => r.hits), truth = total((r) => r.truth), falseAlerts = total((r) => r.falseAlerts);
   const overall = { truth, hits, falseAlerts, precision: hits / (hits + falseAlerts), recall: hits / truth };
-  mixes[mix.name] = { ...mix, rows, overall };
-  console.log(`\n${mix.name} mix: ${seeds} seeds × ${readings} readings, batches of ${mix.batch}`);
+  mixes[mix.name] = { ...mix, rows, overall, artefacts };
+  console.log(
+    `\n${mix.name} mix: ${seeds} seeds × ${readings} readings, batches of ${mix.batch}; ${artefacts} artefact spikes`,
+  );
   console.log(
     "| kind | episodes | detected | false alerts | precision | recall | F1 | delay p50 / p95 s | arrival p50 / p95 s |",
   );
@@ -94,8 +99,7 @@ for (const mix of MIXES) {
 }
 
 // the easy mix per side of the range, shaped as before so that bench:compare reads it
-const easy: MixRun[] = [];
-for (let seed = 1; seed <= seeds; seed++) easy.push(await runMix(MIXES[0]!, seed, readings, start));
+const easy = runsOf.get("easy")!;
 const side = (kind: "bradycardia" | "tachycardia") => {
   const ks = easy.map((r) => r.score.kinds[kind]);
   const truth = ks.reduce((n, k) => n + k.truth, 0), detected = ks.reduce((n, k) => n + k.detected, 0);

@@ -105,6 +105,12 @@ export const BASELINE_READINGS = 15;
  * the customer's normal is not taken for an episode the other way.
  */
 export const LONG_BASELINE_READINGS = 181;
+/**
+ * Readings (at the customer's usual interval) within which an alert of a late lane and one of the
+ * detector's own, of the same kind, are taken for one episode: the part delivered late and the
+ * part seen in time.
+ */
+export const LATE_MERGE_READINGS = 90;
 /** How far below the customer's baselines a reading under 60 bpm must be to count as bradycardia, bpm. */
 export const BRADYCARDIA_MARGIN_BPM = 12;
 /** How far above the customer's baselines a reading over 100 bpm must be to count as tachycardia, bpm. */
@@ -113,12 +119,21 @@ export const TACHYCARDIA_MARGIN_BPM = 20;
 /** The median of the last `size` readings, kept sorted as they come and go. */
 class Median {
   readonly #size: number;
-  readonly #ring: number[] = [];
-  readonly #sorted: number[] = [];
+  #ring: number[] = [];
+  #sorted: number[] = [];
   #next = 0;
 
   constructor(size: number) {
     this.#size = size;
+  }
+
+  /** A copy that goes on independently. */
+  clone(): Median {
+    const m = new Median(this.#size);
+    m.#ring = [...this.#ring];
+    m.#sorted = [...this.#sorted];
+    m.#next = this.#next;
+    return m;
   }
 
   /** Readings in it (at most its size). */
@@ -194,8 +209,20 @@ function deviation(heartRate: number, reference: number): EpisodeKind | null {
 export class CustomerDetector {
   readonly customerId: string;
   readonly #s: DetectorSettings;
-  readonly #recent = new Median(BASELINE_READINGS);
-  readonly #long = new Median(LONG_BASELINE_READINGS);
+  #recent = new Median(BASELINE_READINGS);
+  #long = new Median(LONG_BASELINE_READINGS);
+  /** Whether this is a late lane (it takes no late readings itself). */
+  #isLate = false;
+  /** The lane of readings delivered late (older than the last one fed), while they keep coming. */
+  #late: CustomerDetector | null = null;
+  /** Whether the late lane's episode is one this detector already alerted on. */
+  #lateSuppressed = false;
+  /** Readings in time order since the late lane started. */
+  #lateAge = 0;
+  /** This detector's latest alerts: kind, first and last abnormal reading (Infinity while open). */
+  readonly #recentAlerts: { kind: EpisodeKind; startMs: number; endMs: number }[] = [];
+  /** Typical time between the customer's readings, ms (NaN before the second). */
+  #intervalMs = Number.NaN;
   #lastAtMs = -Infinity;
   #seen = 0;
   readonly #learn: number;
@@ -231,9 +258,91 @@ export class CustomerDetector {
     return this.#recent.value;
   }
 
-  /** Feeds one reading; returns the events it causes (usually none). */
+  /**
+   * Feeds one reading; returns the events it causes (usually none). A reading older than the last
+   * one fed goes to a late lane: a copy of this detector (baselines as they are now) that follows
+   * the readings delivered late while they keep coming, so that an episode whose readings all
+   * arrive late is still detected; its alert is dropped when this detector already alerted on that
+   * episode (the part after the delay), and closed, if still open, {@link LATE_MERGE_READINGS}
+   * readings in time order later.
+   */
   feed(beat: Beat): readonly AlertEvent[] {
-    if (beat.atMs <= this.#lastAtMs) return NO_EVENTS;
+    if (beat.atMs <= this.#lastAtMs) return this.#isLate ? NO_EVENTS : this.#feedLate(beat);
+    if (Number.isFinite(this.#lastAtMs)) {
+      // gaps (lost readings) count as at most twice the usual interval
+      const gap = Math.min(beat.atMs - this.#lastAtMs, 2 * this.#intervalMs);
+      this.#intervalMs = Number.isNaN(this.#intervalMs)
+        ? beat.atMs - this.#lastAtMs
+        : 0.9 * this.#intervalMs + 0.1 * gap;
+    }
+    let closed: readonly AlertEvent[] = NO_EVENTS;
+    // a late lane lives on while its burst may still be arriving (it may come in several batches)
+    if (this.#late !== null && ++this.#lateAge > LATE_MERGE_READINGS) {
+      closed = this.#lateSuppressed ? NO_EVENTS : this.#late.#closeAt(beat);
+      this.#late = null;
+    }
+    const events = this.#feedInOrder(beat);
+    for (const e of events) this.#remember(e);
+    return closed.length === 0 ? events : [...closed, ...events];
+  }
+
+  /** Feeds a late reading to the late lane. */
+  #feedLate(beat: Beat): readonly AlertEvent[] {
+    let late = this.#late;
+    if (late === null || beat.atMs <= late.#lastAtMs) {
+      // a new burst of late readings: a lane that judges them on the baselines as they are now
+      late = this.#late = new CustomerDetector(this.customerId, this.#s, 0);
+      late.#isLate = true;
+      late.#recent = this.#recent.clone();
+      late.#long = this.#long.clone();
+      late.#seen = this.#seen;
+      this.#lateSuppressed = false;
+      this.#lateAge = 0;
+    }
+    const events = late.feed(beat);
+    if (this.#lateSuppressed) return NO_EVENTS;
+    const opened = events.find((e) => e.type === "open");
+    if (opened !== undefined && this.#alerted(opened.alert)) {
+      this.#lateSuppressed = true;
+      return NO_EVENTS;
+    }
+    return events;
+  }
+
+  /** Whether this detector alerted on the episode a late lane's alert belongs to. */
+  #alerted(a: Alert): boolean {
+    const slack = (Number.isNaN(this.#intervalMs) ? 1000 : this.#intervalMs) * LATE_MERGE_READINGS;
+    // the part of the episode after the late readings (up to the slack later), the part before
+    // them (ended up to a few readings earlier), or the same readings delivered again
+    const before = (slack / LATE_MERGE_READINGS) * (this.#s.endAfterNormal + 2);
+    return this.#recentAlerts.some((r) =>
+      r.kind === a.kind && r.startMs <= a.lastAtMs + slack && r.endMs >= a.startedAtMs - before
+    );
+  }
+
+  #remember(e: AlertEvent): void {
+    const a = e.alert;
+    if (e.type === "open") {
+      this.#recentAlerts.push({ kind: a.kind, startMs: a.startedAtMs, endMs: Infinity });
+      if (this.#recentAlerts.length > 8) this.#recentAlerts.shift();
+    } else {
+      const r = this.#recentAlerts.findLast((x) => x.startMs === a.startedAtMs && x.kind === a.kind);
+      if (r !== undefined) r.endMs = a.lastAtMs;
+    }
+  }
+
+  /** Closes the open episode (a late lane's, when readings in time order resume at `beat`). */
+  #closeAt(beat: Beat): readonly AlertEvent[] {
+    const open = this.#open;
+    if (open === null) return NO_EVENTS;
+    open.endedAt = open.lastAt;
+    open.closedAt = beat.at;
+    this.#open = null;
+    this.#run = null;
+    return [{ type: "close", alert: { ...open } }];
+  }
+
+  #feedInOrder(beat: Beat): readonly AlertEvent[] {
     this.#lastAtMs = beat.atMs;
     const hr = beat.heartRate;
     const baseline = this.#recent.value;

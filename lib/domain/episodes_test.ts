@@ -270,3 +270,28 @@ Deno.test("detection scores ≥ 0.99 precision and recall per kind against the s
     assert.ok(score.medianDelayMs <= DEFAULT_DETECTOR.minDurationMs + 2_000, `median delay ${score.medianDelayMs} ms`);
   }
 });
+
+Deno.test("CustomerDetector detects an episode whose readings all arrive late, once", async (t) => {
+  const normal = Array(40).fill(70);
+  await t.step("an episode held back and delivered after newer normal readings opens and closes an alert", () => {
+    const d = warmed();
+    feedAll(d, normal.slice(0, 10), 0); // 0..9 in time
+    feedAll(d, normal.slice(0, 20), 20); // 20..39 arrive first: readings 10..19 were held back
+    const late = feedAll(d, [120, 125, 126, 124, 125, 126, 75, 74, 73, 72], 10);
+    assert.deepEqual(late.map((e) => e.type), ["open", "close"]);
+    assert.equal(late[0]!.alert.startedAtMs, T0 + 10_000);
+  });
+  await t.step("the late start of an episode already alerted on opens no second alert", () => {
+    const d = warmed();
+    feedAll(d, normal.slice(0, 10), 0);
+    const live = feedAll(d, [130, 131, 130, 132, 131, 130, 70, 70, 70], 16); // the episode's end, in time
+    assert.deepEqual(live.map((e) => e.type), ["open", "close"]);
+    assert.deepEqual(feedAll(d, [121, 126, 129, 130, 131, 130], 10), []); // its start, late
+  });
+  await t.step("a redelivery of readings already judged opens nothing", () => {
+    const d = warmed();
+    const first = feedAll(d, [70, 120, 121, 122, 123, 124, 70, 70, 70, 70]);
+    assert.deepEqual(first.map((e) => e.type), ["open", "close"]);
+    assert.deepEqual(feedAll(d, [70, 120, 121, 122, 123, 124, 70, 70, 70]), []);
+  });
+});
