@@ -76,8 +76,8 @@ export function drawProfile(random: Random, utcOffsetMin = 0): Profile {
     age,
     restingBpm,
     maxBpm: tanakaMaxBpm(age),
-    // log-normal: a median of 1.45 bpm, a fifth of customers above about 2.3 bpm
-    weeklySdBpm: 1.45 * Math.exp(0.55 * random.gaussian()),
+    // log-normal around 1.65 bpm: over two years, about a fifth of customers see weekly means 10 bpm apart
+    weeklySdBpm: 1.65 * Math.exp(0.55 * random.gaussian()),
     nightDipBpm: Math.min(14, Math.max(4, random.gaussian(8, 2))),
     sleepAtH: 23 + Math.max(-2.5, Math.min(2.5, random.gaussian(0, 1))),
     sleepHours: random.uniform(6, 9),

@@ -286,3 +286,79 @@ Deno.test("Simulator.finish() reports an episode that is still open", () => {
   sim.finish();
   assert.equal(episodes.length, 1, "a second finish() reports nothing new");
 });
+
+const TROUBLE = { dropoutRate: 0.01, artefactRate: 0.01, lateRate: 0.01, duplicateRate: 0.05, clockSkewMs: 120_000 };
+
+Deno.test("Simulator gives the same stream for the same seed, sensor trouble and time zones included", () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        customers: fc.integer({ min: 1, max: 30 }),
+        rate: fc.double({ min: 0.01, max: 5_000, noNaN: true }),
+        anomalyRate: fc.double({ min: 0, max: 0.05, noNaN: true }),
+        invalidRate: fc.double({ min: 0, max: 0.3, noNaN: true }),
+        trouble: fc.boolean(),
+        utcOffsetsMin: fc.array(fc.integer({ min: -720, max: 840 }), { minLength: 1, maxLength: 3 }),
+      }),
+      ({ trouble, ...options }) => {
+        const o = { ...options, sensor: trouble ? TROUBLE : {} };
+        const a = run(o, 1_000), b = run(o, 1_000);
+        assert.deepEqual(a.map(bytesOf), b.map(bytesOf));
+        assert.deepEqual(a.map((m) => m.truth), b.map((m) => m.truth));
+      },
+    ),
+    { numRuns: 25 },
+  );
+});
+
+Deno.test("createValidator() accepts every reading the sensor trouble leaves valid, artefacts included", () => {
+  const messages = run({ seed: 21, invalidRate: 0.05, anomalyRate: 0.01, sensor: TROUBLE }, 20_000);
+  let now = 0;
+  const validate = createValidator({}, () => now);
+  for (const m of messages) {
+    now = m.timeMs + 60_000;
+    const verdict = validate(bytesOf(m));
+    assert.equal(verdict.ok, m.truth.valid, `message ${m.seq}: ${JSON.stringify(m.truth)}`);
+  }
+});
+
+Deno.test("Simulator marks each kind of sensor trouble in the truth, at about its configured rate", async (t) => {
+  const sim = new Simulator({ ...OPTIONS, seed: 4, customers: 4, invalidRate: 0, sensor: TROUBLE });
+  const skews = new Map(sim.profiles.map((p) => [p.customerId, p.clockSkewMs]));
+  const messages = Array.from({ length: 40_000 }, () => sim.next());
+  const valid = messages.flatMap((m) => m.truth.valid ? [{ m, t: m.truth }] : []);
+  const marked = (mark: string) => valid.filter(({ t }) => t.sensor === mark).length;
+  const slots = messages.at(-1)!.timeMs; // every message is in one of the simulated reading slots
+  const readings = Math.round((slots - START) / 100) + 1;
+  await t.step("duplicates: about 5 % of readings delivered in time, each a copy of the reading before it", () => {
+    const inTime = valid.length - marked("duplicate") - marked("late");
+    assert.ok(Math.abs(marked("duplicate") / inTime - 0.05) < 0.01, `${marked("duplicate")} of ${inTime}`);
+    for (const [i, { m, t: tr }] of valid.entries()) {
+      if (tr.sensor === "duplicate") assert.equal(m.value, valid[i - 1]!.m.value);
+    }
+  });
+  await t.step("dropouts: readings go missing, and the first after a gap is marked", () => {
+    assert.ok(readings - messages.length + marked("duplicate") > 0.1 * readings, `${messages.length} of ${readings}`);
+    assert.ok(marked("after_gap") > 0);
+  });
+  await t.step("late deliveries: older than a reading of the customer delivered before them", () => {
+    assert.ok(marked("late") > 0.05 * valid.length, `${marked("late")} late`);
+    const latest = new Map<string, number>();
+    for (const { t: tr } of valid) {
+      const at = Date.parse(tr.recordedAt);
+      if (tr.sensor === "late") assert.ok(at < latest.get(tr.customerId)!, tr.recordedAt);
+      latest.set(tr.customerId, Math.max(at, latest.get(tr.customerId) ?? -Infinity));
+    }
+  });
+  await t.step("artefacts: spikes far from the customer's level, still valid readings", () => {
+    assert.ok(marked("artefact") > 0.01 * valid.length, `${marked("artefact")} artefacts`);
+    for (const { t: tr } of valid) if (tr.sensor === "artefact") assert.ok(tr.heartRate >= 20 && tr.heartRate <= 300);
+  });
+  await t.step("clock skew: each device's timestamps are off by its own fixed amount within ±2 min", () => {
+    assert.ok([...skews.values()].every((s) => Math.abs(s) <= 120_000) && new Set(skews.values()).size === 4);
+    for (const { m, t: tr } of valid) {
+      if (tr.sensor === null) assert.equal(Date.parse(tr.recordedAt), Math.floor(m.timeMs + skews.get(tr.customerId)!));
+    }
+  });
+});
