@@ -5,12 +5,18 @@
  *
  * @module
  */
-import { type Alert, DEFAULT_DETECTOR, EpisodeTracker, type TrackedReading } from "../lib/domain/episodes.ts";
+import {
+  type Alert,
+  DEFAULT_DETECTOR,
+  EpisodeTracker,
+  LONG_BASELINE_READINGS,
+  type TrackedReading,
+} from "../lib/domain/episodes.ts";
 import { createValidator, DEFAULT_LIMITS } from "../lib/domain/reading.ts";
 import type { SensorOptions } from "../lib/simulator/sensor.ts";
 import type { State } from "../lib/simulator/physiology.ts";
 import { type Episode, Simulator } from "../lib/simulator/simulator.ts";
-import { matchEpisodes, type Score, scoreEpisodes } from "../tests/support/scoring.ts";
+import { afterLearning, matchEpisodes, type Score, scoreEpisodes } from "../tests/support/scoring.ts";
 
 /** A mix of physiology, episodes and sensor trouble to score the detector on. */
 export interface Mix {
@@ -104,8 +110,14 @@ export async function runMix(mix: Mix, seed: number, readings: number, startMs: 
   }
   await flush();
   sim.finish();
-  const detectable = truth.filter((e) => e.delivered >= DEFAULT_DETECTOR.minReadings);
-  const { matched, missed, falseAlerts } = matchEpisodes(detectable, [...alerts.values()]);
+  // what can be scored: episodes with enough readings delivered, after the customers' first
+  // readings (a reading a second each), which only train the detector's baselines
+  const scored = afterLearning(
+    truth.filter((e) => e.delivered >= DEFAULT_DETECTOR.minReadings),
+    [...alerts.values()],
+    startMs + (LONG_BASELINE_READINGS + 1) * 1000,
+  );
+  const { matched, missed, falseAlerts } = matchEpisodes(scored.truth, scored.alerts);
   const kinds = Object.fromEntries(
     KINDS.map((k) => [k, { truth: 0, hits: 0, falseAlerts: 0, delays: [] as number[], arrival: [] as number[] }]),
   ) as MixRun["kinds"];
@@ -118,7 +130,7 @@ export async function runMix(mix: Mix, seed: number, readings: number, startMs: 
     k.arrival.push(arrival.get(`${a.customerId}|${a.kind}|${a.startedAt}`)! - e.startMs);
   }
   for (const a of falseAlerts) kinds[causeOf(a, context)].falseAlerts++;
-  return { kinds, artefacts, score: scoreEpisodes(detectable, [...alerts.values()]) };
+  return { kinds, artefacts, score: scoreEpisodes(scored.truth, scored.alerts) };
 }
 
 /** What a false alert opened on: an artefact among its readings, sleep, activity, or nothing known. */

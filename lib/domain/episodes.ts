@@ -188,15 +188,16 @@ function deviation(heartRate: number, reference: number): EpisodeKind | null {
  * `minDurationMs` (so spikes of a few readings, motion artefacts, never open one); the episode
  * lasts while readings stay abnormal against the baseline of its first reading and ends after `endAfterNormal`
  * that are not. While an episode is open, readings on the other side of the range are taken for
- * artefacts and skipped. The state is a function of the last readings fed (a bounded window, see
- * {@link replayWindow}), so it can be rebuilt after a restart.
+ * artefacts and skipped. The first {@link LONG_BASELINE_READINGS} readings only train the baselines.
+ * The state is a function of the last readings fed (a bounded window, see {@link replayWindow}),
+ * so it can be rebuilt after a restart.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { CustomerDetector } from "./episodes.ts";
  * const d = new CustomerDetector("CUST-001");
- * const rates = [...Array(20).fill(72), 120, 125, 130, 128, 131]; // 20 s at 72 bpm train the baseline
+ * const rates = [...Array(200).fill(72), 120, 125, 130, 128, 131]; // 200 s at 72 bpm train the baselines
  * const events = rates.flatMap((hr, i) =>
  *   d.feed({ atMs: i * 1000, at: new Date(i * 1000).toISOString(), heartRate: hr })
  * );
@@ -232,12 +233,15 @@ export class CustomerDetector {
   /**
    * @param customerId the customer
    * @param settings detection settings
-   * @param learnReadings readings that only train the baselines before any is judged: the
-   *   default {@link BASELINE_READINGS} for a customer seen from their first reading;
-   *   {@link LONG_BASELINE_READINGS} when replaying the end of a longer history, so that nothing
-   *   is judged on a long baseline that the uninterrupted detector had whole
+   * @param learnReadings readings that only train the baselines before any is judged (default
+   *   {@link LONG_BASELINE_READINGS}: a customer's first readings, or the start of a replayed
+   *   window, are judged on no baseline that is not whole)
    */
-  constructor(customerId: string, settings: DetectorSettings = DEFAULT_DETECTOR, learnReadings = BASELINE_READINGS) {
+  constructor(
+    customerId: string,
+    settings: DetectorSettings = DEFAULT_DETECTOR,
+    learnReadings = LONG_BASELINE_READINGS,
+  ) {
     this.customerId = customerId;
     this.#s = settings;
     this.#learn = learnReadings;
@@ -376,7 +380,7 @@ export class CustomerDetector {
     }
     const run = this.#run;
     // before an episode opens, a reading is judged against the baseline of its run's first reading
-    // (or the baseline now, for a first; no run starts before the recent baseline is whole), and
+    // (or the baseline now, for a first; no run starts before the long baseline is whole), and
     // also against both baselines as they are now: the recent one follows a gradual climb
     // (exercise), the long one the customer's normal
     let side = this.#seen > this.#learn
@@ -519,13 +523,8 @@ export class EpisodeTracker {
         this.#settings.minDurationMs * 2,
       );
       for (const { customerId } of unknown) {
-        const { open = null, beats = [] } = history.get(customerId) ?? {};
-        // a full window is the end of a longer history: let it train the long baseline whole
-        // before judging (a shorter one is the customer's whole history, judged as it was)
-        const before = open === null ? beats.length : beats.filter((b) => b.atMs < open.startedAtMs).length;
-        const full = open === null ? before >= replayWindow(this.#settings) : before >= LONG_BASELINE_READINGS;
-        const learn = full ? LONG_BASELINE_READINGS : BASELINE_READINGS;
-        const detector = new CustomerDetector(customerId, this.#settings, learn);
+        const beats = history.get(customerId)?.beats ?? [];
+        const detector = new CustomerDetector(customerId, this.#settings);
         for (const beat of beats) detector.feed(beat);
         this.#detectors.set(customerId, detector);
       }

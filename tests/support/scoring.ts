@@ -108,3 +108,18 @@ export function scoreEpisodes(truth: readonly Episode[], alerts: readonly Alert[
   delays.sort((x, y) => x - y);
   return { kinds, delaysMs: delays, medianDelayMs: quantile(delays, 0.5), p95DelayMs: quantile(delays, 0.95) };
 }
+
+/**
+ * Leaves out what a detector cannot be scored on: the episodes that began while it was still
+ * learning the customers' baselines (before `learntMs`), and the alerts that match them.
+ */
+export function afterLearning(
+  truth: readonly Episode[],
+  alerts: readonly Alert[],
+  learntMs: number,
+): { truth: Episode[]; alerts: Alert[] } {
+  const early = truth.filter((e) => e.startMs < learntMs);
+  const { matched } = matchEpisodes(early, alerts);
+  const theirs = new Set(matched.map((m) => m.alert));
+  return { truth: truth.filter((e) => e.startMs >= learntMs), alerts: alerts.filter((a) => !theirs.has(a)) };
+}
