@@ -8,8 +8,8 @@
  *   --start 2026-11-01T00:00:00Z --seed 1 | deno task bench:physiology --customers 1000 --seed 1
  * ```
  *
- * Profiles (age, resting rate, age-predicted maximum) are rebuilt from the same `--seed` and
- * `--customers` (they depend on nothing else). Reports the resting rate drawn per customer and the
+ * Profiles (age, resting rate, age-predicted maximum, time zone) are rebuilt from the same
+ * `--seed`, `--customers` and `--time-zones` (they depend on nothing else). Reports the resting rate drawn per customer and the
  * one measured from its readings (awake, at rest, outside injected episodes), the mean level from
  * 12:00 to 18:00 and from 01:00 to 05:00 local time, and the readings above the customer's
  * age-predicted maximum; exits 1 when a target of issue 21 is missed.
@@ -17,12 +17,17 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { parse } from "../lib/config/options.ts";
 import { Simulator } from "../lib/simulator/simulator.ts";
 import { RESTING_MEAN_BPM, RESTING_SD_BPM } from "../lib/simulator/population.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { customers: { type: "string", default: "10" }, seed: { type: "string", default: "1" } },
+  options: {
+    customers: { type: "string", default: "10" },
+    seed: { type: "string", default: "1" },
+    "time-zones": { type: "string", default: "+00:00" },
+  },
 });
 const sim = new Simulator({
   seed: Number(values.seed),
@@ -31,6 +36,7 @@ const sim = new Simulator({
   startMs: 0,
   anomalyRate: 0,
   invalidRate: 0,
+  utcOffsetsMin: parse.utcOffsets.parse(values["time-zones"]),
 });
 const profiles = new Map(sim.profiles.map((p) => [p.customerId, p.profile]));
 
