@@ -116,51 +116,72 @@ export const BRADYCARDIA_MARGIN_BPM = 12;
 /** How far above the customer's baselines a reading over 100 bpm must be to count as tachycardia, bpm. */
 export const TACHYCARDIA_MARGIN_BPM = 20;
 
-/** The median of the last `size` readings, kept sorted as they come and go. */
+/** Highest bpm a baseline counts (the validator's upper bound); readings are counted in whole bpm. */
+const TOP_BPM = 300;
+
+/**
+ * The median of the last `size` readings (an odd number), in whole bpm: a count per bpm and the
+ * median's bin, which moves by a bin or two as readings come and go, so a reading costs the same
+ * whatever the window's size.
+ */
 class Median {
   readonly #size: number;
-  #ring: number[] = [];
-  #sorted: number[] = [];
+  #ring: Uint16Array;
+  #counts: Uint8Array;
+  #n = 0;
   #next = 0;
+  /** The median's bin, and how many readings lie in bins below it. */
+  #at = 0;
+  #below = 0;
 
   constructor(size: number) {
+    if (size % 2 === 0 || size > 255) {
+      throw new RangeError(`Cannot keep a median of ${size} readings: expected an odd number up to 255`);
+    }
     this.#size = size;
+    this.#ring = new Uint16Array(size);
+    this.#counts = new Uint8Array(TOP_BPM + 1);
   }
 
   /** A copy that goes on independently. */
   clone(): Median {
     const m = new Median(this.#size);
-    m.#ring = [...this.#ring];
-    m.#sorted = [...this.#sorted];
+    m.#ring = this.#ring.slice();
+    m.#counts = this.#counts.slice();
+    m.#n = this.#n;
     m.#next = this.#next;
+    m.#at = this.#at;
+    m.#below = this.#below;
     return m;
   }
 
   /** Readings in it (at most its size). */
   get count(): number {
-    return this.#ring.length;
+    return this.#n;
   }
 
-  /** The median, or NaN before the first reading. */
+  /** The median (the lower of the two middle ones while the count is even), or NaN before the first reading. */
   get value(): number {
-    const n = this.#sorted.length;
-    if (n === 0) return Number.NaN;
-    return n % 2 === 1 ? this.#sorted[(n - 1) / 2]! : (this.#sorted[n / 2 - 1]! + this.#sorted[n / 2]!) / 2;
+    return this.#n === 0 ? Number.NaN : this.#at;
   }
 
   add(x: number): void {
-    const sorted = this.#sorted;
-    if (this.#ring.length === this.#size) {
+    const bin = Math.min(TOP_BPM, Math.max(0, Math.round(x)));
+    if (this.#n === this.#size) {
       const out = this.#ring[this.#next]!;
-      this.#ring[this.#next] = x;
-      this.#next = (this.#next + 1) % this.#size;
-      sorted.splice(sorted.indexOf(out), 1);
+      this.#counts[out]!--;
+      if (out < this.#at) this.#below--;
     } else {
-      this.#ring.push(x);
+      this.#n++;
     }
-    let i = sorted.length;
-    while (i > 0 && sorted[i - 1]! > x) i--;
-    sorted.splice(i, 0, x);
+    this.#ring[this.#next] = bin;
+    this.#next = (this.#next + 1) % this.#size;
+    this.#counts[bin]!++;
+    if (bin < this.#at) this.#below++;
+    // move to the bin holding the reading of rank (n - 1) / 2
+    const k = (this.#n - 1) >> 1, counts = this.#counts;
+    while (this.#below > k) this.#below -= counts[--this.#at]!;
+    while (this.#below + counts[this.#at]! <= k) this.#below += counts[this.#at++]!;
   }
 }
 
