@@ -278,11 +278,13 @@ export class Simulator {
 
   /**
    * Whether message number `seq` lies past the end of a run of `count` messages or `durationMs`
-   * of simulated time (either may be undefined: no limit).
+   * of simulated time (either may be undefined: no limit). With sensor trouble, messages and
+   * reading slots differ (lost, duplicated, held readings): the time is the next slot's.
    */
   isPastEnd(seq: number, count: number | undefined, durationMs: number | undefined): boolean {
     if (count !== undefined && seq >= count) return true;
-    return durationMs !== undefined && this.timeOf(seq) - this.#options.startMs >= durationMs;
+    const next = this.#trouble && seq === this.#seq ? this.#slot : seq;
+    return durationMs !== undefined && this.timeOf(next) - this.#options.startMs >= durationMs;
   }
 
   /** Simulated time (epoch ms) of message number `seq` (with sensor trouble: of reading slot `seq`). */
