@@ -465,7 +465,10 @@ export interface TrackedReading {
 export interface CustomerHistory {
   /** The customer's alert that was open at the batch's first reading (it may have closed since). */
   open: Alert | null;
-  /** Stored readings to replay, oldest first: since the open alert started, or a recent window. */
+  /**
+   * Stored readings to replay, oldest first: since the open alert started and the long baseline's
+   * window before it, or a recent window.
+   */
   beats: Beat[];
 }
 
@@ -473,7 +476,8 @@ export interface CustomerHistory {
 export interface EpisodeStore {
   /**
    * For each customer, the history before `before` (ISO): its open alert, and the readings since
-   * that alert started or else the last `windowReadings` readings and those within `windowMs`.
+   * that alert started with the {@link LONG_BASELINE_READINGS} before it, or else the last
+   * `windowReadings` readings and those within `windowMs`.
    */
   loadHistory(
     customers: { customerId: string; before: string }[],
