@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:9465 --allow-env=HEARTBEAT_ANOMALY_RATE,HEARTBEAT_COMPRESSION,HEARTBEAT_COUNT,HEARTBEAT_CUSTOMERS,HEARTBEAT_DRY_RUN,HEARTBEAT_DURATION,HEARTBEAT_INVALID_RATE,HEARTBEAT_KAFKAJS_PATCHES,HEARTBEAT_METRICS_HOST,HEARTBEAT_PARTITIONS,HEARTBEAT_PRODUCER_BATCH_SIZE,HEARTBEAT_PRODUCER_LINGER_MS,HEARTBEAT_PRODUCER_METRICS_PORT,HEARTBEAT_RATE,HEARTBEAT_SEED,HEARTBEAT_START,KAFKA_ALLOW_PLAINTEXT_SASL,KAFKA_BROKERS,KAFKA_OAUTH_TOKEN_FILE,KAFKA_SASL_MECHANISM,KAFKA_SASL_PASSWORD,KAFKA_SASL_PASSWORD_FILE,KAFKA_SASL_USERNAME,KAFKA_SECURITY_PROTOCOL,KAFKA_SSL_CA_FILE,KAFKA_SSL_CERT_FILE,KAFKA_SSL_KEY_FILE,KAFKA_SSL_KEY_PASSWORD,KAFKA_SSL_KEY_PASSWORD_FILE,KAFKA_SSL_SERVERNAME,KAFKA_TOPIC,LOG_LEVEL --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:9465 --allow-env=HEARTBEAT_ANOMALY_RATE,HEARTBEAT_ARTEFACT_RATE,HEARTBEAT_CLOCK_SKEW,HEARTBEAT_COMPRESSION,HEARTBEAT_COUNT,HEARTBEAT_CUSTOMERS,HEARTBEAT_DROPOUT_RATE,HEARTBEAT_DRY_RUN,HEARTBEAT_DUPLICATE_RATE,HEARTBEAT_DURATION,HEARTBEAT_INVALID_RATE,HEARTBEAT_KAFKAJS_PATCHES,HEARTBEAT_LATE_RATE,HEARTBEAT_METRICS_HOST,HEARTBEAT_PARTITIONS,HEARTBEAT_PRODUCER_BATCH_SIZE,HEARTBEAT_PRODUCER_LINGER_MS,HEARTBEAT_PRODUCER_METRICS_PORT,HEARTBEAT_RATE,HEARTBEAT_SEED,HEARTBEAT_START,HEARTBEAT_TIME_ZONES,KAFKA_ALLOW_PLAINTEXT_SASL,KAFKA_BROKERS,KAFKA_OAUTH_TOKEN_FILE,KAFKA_SASL_MECHANISM,KAFKA_SASL_PASSWORD,KAFKA_SASL_PASSWORD_FILE,KAFKA_SASL_USERNAME,KAFKA_SECURITY_PROTOCOL,KAFKA_SSL_CA_FILE,KAFKA_SSL_CERT_FILE,KAFKA_SSL_KEY_FILE,KAFKA_SSL_KEY_PASSWORD,KAFKA_SSL_KEY_PASSWORD_FILE,KAFKA_SSL_SERVERNAME,KAFKA_TOPIC,LOG_LEVEL --ignore-env
 /**
  * The producer: simulates heart-rate monitors and publishes their readings to Kafka (keyed by
  * customer, batched, compressed, idempotent), or prints them as NDJSON with `--dry-run`. While
@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { fatal, loadConfig, orExit, producerOptions, resolveKafkaSecurity, USAGE } from "./lib/config/mod.ts";
+import {
+  fatal,
+  loadConfig,
+  orExit,
+  producerOptions,
+  resolveKafkaSecurity,
+  simulation,
+  USAGE,
+} from "./lib/config/mod.ts";
 import { ensureTopic, openKafka, Publisher } from "./lib/kafka/mod.ts";
 import {
   createLogger,
@@ -27,12 +35,7 @@ async function main(): Promise<void> {
   // injected anomaly episodes: the ground truth, printed with --dry-run
   const episodes: Episode[] = [];
   const sim = new Simulator({
-    seed: config.seed,
-    customers: config.customers,
-    rate: config.rate,
-    startMs: config.start,
-    anomalyRate: config.anomalyRate,
-    invalidRate: config.invalidRate,
+    ...simulation(config),
     ...(config.dryRun ? { onEpisode: (e: Episode) => episodes.push(e) } : {}),
   });
   using shutdown = onShutdown(log);

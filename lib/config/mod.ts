@@ -30,6 +30,7 @@ export {
   migrateOptions,
   type ProducerConfig,
   producerOptions,
+  simulation,
   USAGE,
 } from "./tables.ts";
 export { databaseHost, derivePermissions, permissionFlags, type Permissions, urlFiles } from "./permissions.ts";

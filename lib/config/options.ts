@@ -105,6 +105,20 @@ export const parse = {
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
     return Number(m[1]) * unit;
   }),
+  /** Comma-separated UTC offsets like `+00:00,-05:00,+05:30`; parsed to minutes east of UTC. */
+  utcOffsets: z.string().trim().transform((s, ctx) => {
+    const out: number[] = [];
+    for (const part of s.split(",").map((p) => p.trim())) {
+      const m = /^([+-])(\d{2}):(\d{2})$/.exec(part);
+      const minutes = m === null ? NaN : (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
+      if (m === null || Number(m[3]) >= 60 || minutes < -12 * 60 || minutes > 14 * 60) {
+        ctx.addIssue({ code: "custom", message: "expected UTC offsets like +00:00,-05:00 (from -12:00 to +14:00)" });
+        return z.NEVER;
+      }
+      out.push(minutes);
+    }
+    return out;
+  }),
   /** A host name or an IP address (IPv6 without brackets), e.g. `127.0.0.1`. */
   host: z.string().trim().regex(/^[A-Za-z0-9._-]+$|^[0-9a-fA-F:]+$/, "expected a host name or IP address"),
   /** A TCP port, 0 meaning off. */

@@ -61,6 +61,12 @@ Deno.test("parseConfig() gives every producer option its default", async (t) => 
     lingerMs: 20,
     compression: "gzip",
     dryRun: false,
+    timeZones: [0],
+    dropoutRate: 0,
+    artefactRate: 0,
+    lateRate: 0,
+    duplicateRate: 0,
+    clockSkew: 0,
   };
   for (const [name, value] of Object.entries(expected)) {
     await t.step(`${name} defaults to ${JSON.stringify(value)}`, () => {
@@ -126,6 +132,12 @@ Deno.test("parseConfig() reads each producer option from its flag and from its e
     { name: "batchSize", flag: "batch-size", raw: "10", value: 10 },
     { name: "lingerMs", flag: "linger-ms", raw: "0", value: 0 },
     { name: "compression", flag: "compression", raw: "none", value: "none" },
+    { name: "timeZones", flag: "time-zones", raw: "+01:00,-05:00,+05:30", value: [60, -300, 330] },
+    { name: "dropoutRate", flag: "dropout-rate", raw: "0.002", value: 0.002 },
+    { name: "artefactRate", flag: "artefact-rate", raw: "0.005", value: 0.005 },
+    { name: "lateRate", flag: "late-rate", raw: "0.002", value: 0.002 },
+    { name: "duplicateRate", flag: "duplicate-rate", raw: "0.01", value: 0.01 },
+    { name: "clockSkew", flag: "clock-skew", raw: "2m", value: 120_000 },
   ];
   for (const { name, flag, raw, value } of rows) {
     const env = producerOptions[name as keyof typeof producerOptions].env;
@@ -223,6 +235,16 @@ Deno.test("parseConfig() names the flag and the bad value when a flag is bad", a
       message: 'Invalid --topic: expected a Kafka topic name (letters, digits, . _ -), got "my topic"',
     },
     { args: ["--rate", ""], message: 'Invalid --rate: expected a number, got ""' },
+    {
+      args: ["--time-zones", "+01:00,CET"],
+      message:
+        'Invalid --time-zones: expected UTC offsets like +00:00,-05:00 (from -12:00 to +14:00), got "+01:00,CET"',
+    },
+    {
+      args: ["--clock-skew", "10m"],
+      message: `Invalid --clock-skew: expected at most 4m (the consumer's --future-skew is 5m), got "10m"`,
+    },
+    { args: ["--late-rate", "2"], message: 'Invalid --late-rate: expected a number from 0 to 1, got "2"' },
   ];
   for (const { args, message } of rows) {
     await t.step(args.join(" "), () => {

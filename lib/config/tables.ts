@@ -135,6 +135,48 @@ export const producerOptions = {
     default: "0.01",
     schema: parse.fraction,
   },
+  timeZones: {
+    flag: "time-zones",
+    env: "HEARTBEAT_TIME_ZONES",
+    help: "Customers' time zones as UTC offsets, dealt out in turn (sleep and the day follow local time)",
+    default: "+00:00",
+    schema: parse.utcOffsets,
+  },
+  dropoutRate: {
+    flag: "dropout-rate",
+    env: "HEARTBEAT_DROPOUT_RATE",
+    help: "Chance per reading that a device starts losing readings (a gap of 5-60 readings)",
+    default: "0",
+    schema: parse.fraction,
+  },
+  artefactRate: {
+    flag: "artefact-rate",
+    env: "HEARTBEAT_ARTEFACT_RATE",
+    help: "Chance per reading of a motion artefact (1-3 readings replaced by an implausible spike)",
+    default: "0",
+    schema: parse.fraction,
+  },
+  lateRate: {
+    flag: "late-rate",
+    env: "HEARTBEAT_LATE_RATE",
+    help: "Chance per reading that a device's link holds 5-60 readings and delivers them late, after newer ones",
+    default: "0",
+    schema: parse.fraction,
+  },
+  duplicateRate: {
+    flag: "duplicate-rate",
+    env: "HEARTBEAT_DUPLICATE_RATE",
+    help: "Chance per reading that it is delivered twice",
+    default: "0",
+    schema: parse.fraction,
+  },
+  clockSkew: {
+    flag: "clock-skew",
+    env: "HEARTBEAT_CLOCK_SKEW",
+    help: "Largest device clock error; each device's timestamps are off by a fixed amount within ± this (at most 4m)",
+    default: "0s",
+    schema: parse.duration.pipe(z.number().max(240_000, "expected at most 4m (the consumer's --future-skew is 5m)")),
+  },
   batchSize: {
     flag: "batch-size",
     env: "HEARTBEAT_PRODUCER_BATCH_SIZE",
@@ -310,6 +352,24 @@ export function detectorSettings(
   c: ConsumerConfig,
 ): { minReadings: number; minDurationMs: number; endAfterNormal: number } {
   return { minReadings: c.episodeMinReadings, minDurationMs: c.episodeMinDuration, endAfterNormal: c.episodeEndAfter };
+}
+
+/** The simulation settings of a producer config (the simulator's `SimulatorOptions`, without callbacks). */
+export function simulation(c: ProducerConfig): {
+  seed: number;
+  customers: number;
+  rate: number;
+  startMs: number;
+  anomalyRate: number;
+  invalidRate: number;
+  utcOffsetsMin: number[];
+  sensor: { dropoutRate: number; artefactRate: number; lateRate: number; duplicateRate: number; clockSkewMs: number };
+} {
+  const { seed, customers, rate, anomalyRate, invalidRate, dropoutRate, artefactRate, lateRate, duplicateRate } = c;
+  return {
+    ...{ seed, customers, rate, startMs: c.start, anomalyRate, invalidRate, utcOffsetsMin: c.timeZones },
+    sensor: { dropoutRate, artefactRate, lateRate, duplicateRate, clockSkewMs: c.clockSkew },
+  };
 }
 
 /** `deno task db:migrate`'s settings: the admin URL and its security settings. */

@@ -25,6 +25,11 @@ export function episodeLine(e: Episode): string {
       end: new Date(e.endMs).toISOString(),
       readings: e.readings,
       target_bpm: e.targetBpm,
+      clock_skew_ms: e.clockSkewMs,
+      delivered: e.delivered,
+      asleep: e.asleep,
+      in_gap: e.inGap,
+      late: e.late,
     },
   });
 }

@@ -15,7 +15,10 @@
  */
 import { type EpisodeKind, isAnomalous } from "../domain/heart_rate.ts";
 import type { ReasonCode } from "../domain/reading.ts";
+import { Physiology, type State } from "./physiology.ts";
+import { drawProfile, type Profile } from "./population.ts";
 import { Random, uuidv7 } from "./random.ts";
+import { type Fate, hasTrouble, NO_SENSOR_TROUBLE, SensorLink, type SensorOptions } from "./sensor.ts";
 
 /** The kinds of injected fault, each with the reason code a correct consumer must give. */
 export const FAULTS = {
@@ -47,7 +50,7 @@ export interface Episode {
   customerId: string;
   /** What was injected. */
   kind: EpisodeKind;
-  /** Simulated time of its first reading, epoch ms. */
+  /** Simulated time of its first reading, epoch ms (true time: add `clockSkewMs` for the device's). */
   startMs: number;
   /** Simulated time of its last reading, epoch ms. */
   endMs: number;
@@ -55,20 +58,45 @@ export interface Episode {
   readings: number;
   /** The heart rate the episode aimed at, bpm. */
   targetBpm: number;
+  /** The customer's device clock minus true time, ms (the readings' timestamps carry it). */
+  clockSkewMs: number;
+  /** Readings of it delivered as valid, non-artefact messages (duplicates counted once). */
+  delivered: number;
+  /** Whether the customer was asleep when it started. */
+  asleep: boolean;
+  /** Whether it started while the customer's readings were lost (a dropout gap). */
+  inGap: boolean;
+  /** Whether some of its readings were delivered late (after newer readings of the customer). */
+  late: boolean;
 }
+
+/** How the sensor and the link changed a valid message (null: not at all). */
+export type SensorMark =
+  /** A motion artefact: the heart rate is a spike the heart never made. */
+  | "artefact"
+  /** Delivered late: newer readings of the customer were delivered before it. */
+  | "late"
+  /** A second delivery of a reading already delivered. */
+  | "duplicate"
+  /** The first reading delivered after a dropout gap (readings lost before it). */
+  | "after_gap";
 
 /** What a correct consumer must do with a simulated message. */
 export type Truth =
   | {
     valid: true;
     customerId: string;
-    /** Normalised timestamp as the consumer stores it (UTC, microseconds). */
+    /** Normalised timestamp as the consumer stores it (UTC, microseconds; device clock). */
     recordedAt: string;
     heartRate: number;
     isAnomaly: boolean;
     readingId: string;
     /** The injected episode this reading belongs to, if any. */
     episode: EpisodeKind | null;
+    /** What the customer was doing. */
+    state: State;
+    /** What the sensor or the link did to it, if anything. */
+    sensor: SensorMark | null;
   }
   | { valid: false; customerId: string; fault: FaultKind; reason: ReasonCode };
 
@@ -80,7 +108,7 @@ export interface SimulatedMessage {
   key: string;
   /** The payload: JSON text, or raw bytes for faults that are not text. */
   value: string | Uint8Array;
-  /** Simulated time of the reading, epoch ms. */
+  /** Simulated time the message is sent, epoch ms (the reading's own time unless it is late). */
   timeMs: number;
   /** The ground truth. */
   truth: Truth;
@@ -100,41 +128,44 @@ export interface SimulatorOptions {
   anomalyRate: number;
   /** Fraction of messages replaced by an injected fault. */
   invalidRate: number;
+  /** Sensor and link trouble (default: none). */
+  sensor?: Partial<SensorOptions>;
+  /** The customers' time zones, minutes east of UTC, dealt out in turn (default: all UTC). */
+  utcOffsetsMin?: readonly number[];
+  /** Fraction of anomaly episodes that are short: 5–8 readings, no ramp (default 0). */
+  shortEpisodeShare?: number;
   /** Called with each anomaly episode when it ends (or when {@link Simulator.finish} runs). */
   onEpisode?: (episode: Episode) => void;
 }
 
-interface Activity {
-  kind: "activity" | EpisodeKind;
+interface Anomaly {
+  kind: EpisodeKind;
   /** readings elapsed, total length, ramp length */
   at: number;
   length: number;
   ramp: number;
   target: number;
-  startMs: number;
+  truth: Episode;
 }
 
 interface Customer {
   id: string;
   random: Random;
-  resting: number;
-  driftPeriod: number;
-  driftPhase: number;
-  walk: number;
-  step: number;
-  activity: Activity | null;
+  heart: Physiology;
+  anomaly: Anomaly | null;
   /** The anomaly episode the latest reading belongs to (still set on an episode's last reading). */
-  episode: EpisodeKind | null;
+  episode: Anomaly | null;
   lastMs: number;
   /** Readings left before another anomaly episode may start (a heart does not flap). */
   cooldown: number;
+  link: SensorLink;
 }
 
 /** Readings after an anomaly episode before another may start, so that episodes stay distinct. */
-const EPISODE_COOLDOWN = 30;
+const EPISODE_COOLDOWN = 120;
 
-/** Activity: light exercise, kept under the anomaly threshold (it is not an anomaly). */
-const ACTIVITY_CHANCE = 0.002;
+/** What {@link Simulator} returns internally for a lost reading (never handed out). */
+const EMPTY = Object.freeze({}) as SimulatedMessage;
 
 /**
  * Formats epoch microseconds as UTC ISO 8601 with six fractional digits.
@@ -179,9 +210,9 @@ export function customerId(n: number): string {
  * assert.deepEqual(JSON.parse(first.value), {
  *   customer_id: "CUST-001",
  *   timestamp: "2026-01-01T00:00:00.000000Z",
- *   heart_rate: 66,
- *   is_anomaly: false,
- *   reading_id: "019b76da-a800-7f63-9842-42c1b6a5575b",
+ *   heart_rate: 53, // CUST-001 asleep at midnight UTC
+ *   is_anomaly: true, // below 60 bpm: the reference's rule, whatever the customer's normal
+ *   reading_id: "019b76da-a800-7bbe-be7a-26fb486ce2e6",
  * });
  * ```
  */
@@ -190,6 +221,14 @@ export class Simulator {
   readonly #customers: Customer[];
   readonly #faults: Random;
   readonly #startMicros: number;
+  readonly #trouble: boolean;
+  readonly #shortShare: number;
+  /** Messages generated but not yet returned (only with sensor trouble). */
+  #queue: SimulatedMessage[] = [];
+  #head = 0;
+  /** Held (late) messages per customer index. */
+  readonly #held: SimulatedMessage[][];
+  #slot = 0;
   #seq = 0;
 
   /** @param options see {@link SimulatorOptions} */
@@ -205,20 +244,24 @@ export class Simulator {
     this.#options = options;
     this.#faults = new Random(options.seed, 0);
     this.#startMicros = Math.round(options.startMs * 1000);
+    const sensor = { ...NO_SENSOR_TROUBLE, ...options.sensor };
+    this.#trouble = hasTrouble(sensor);
+    this.#shortShare = options.shortEpisodeShare ?? 0;
+    const zones = options.utcOffsetsMin ?? [0];
+    const intervalS = options.customers / options.rate;
+    this.#held = Array.from({ length: options.customers }, () => []);
     this.#customers = Array.from({ length: options.customers }, (_, i) => {
       const random = new Random(options.seed, i + 1);
+      const profile = drawProfile(random, zones[i % zones.length] ?? 0);
       return {
         id: customerId(i + 1),
         random,
-        resting: Math.min(80, Math.max(63, random.gaussian(70, 5))),
-        driftPeriod: random.uniform(600, 3600),
-        driftPhase: random.uniform(0, 2 * Math.PI),
-        walk: 0,
-        step: 0,
-        activity: null,
+        heart: new Physiology(profile, random, { seed: options.seed, customer: i + 1, intervalS }),
+        anomaly: null,
         episode: null,
         lastMs: options.startMs,
         cooldown: 0,
+        link: new SensorLink(sensor, new Random(options.seed, -(i + 1))),
       };
     });
   }
@@ -228,116 +271,157 @@ export class Simulator {
     return this.#seq;
   }
 
+  /** Each customer's id and profile (age, resting rate, maximum, sleep, time zone). */
+  get profiles(): { customerId: string; profile: Profile; clockSkewMs: number }[] {
+    return this.#customers.map((c) => ({ customerId: c.id, profile: c.heart.profile, clockSkewMs: c.link.skewMs }));
+  }
+
   /**
    * Whether message number `seq` lies past the end of a run of `count` messages or `durationMs`
-   * of simulated time (either may be undefined: no limit).
+   * of simulated time (either may be undefined: no limit). With sensor trouble, messages and
+   * reading slots differ (lost, duplicated, held readings): the time is the next slot's.
    */
   isPastEnd(seq: number, count: number | undefined, durationMs: number | undefined): boolean {
     if (count !== undefined && seq >= count) return true;
-    return durationMs !== undefined && this.timeOf(seq) - this.#options.startMs >= durationMs;
+    const next = this.#trouble && seq === this.#seq ? this.#slot : seq;
+    return durationMs !== undefined && this.timeOf(next) - this.#options.startMs >= durationMs;
   }
 
-  /** Simulated time (epoch ms) of message number `seq`. */
+  /** Simulated time (epoch ms) of message number `seq` (with sensor trouble: of reading slot `seq`). */
   timeOf(seq: number): number {
     return (this.#startMicros + Math.floor(seq * 1e6 / this.#options.rate)) / 1000;
   }
 
   /** The next message. */
   next(): SimulatedMessage {
-    const seq = this.#seq++;
-    const micros = this.#startMicros + Math.floor(seq * 1e6 / this.#options.rate);
-    const timeMs = micros / 1000;
-    const c = this.#customers[seq % this.#customers.length]!;
-    const heartRate = this.#step(c, timeMs);
-    const recordedAt = isoMicros(micros);
-    const readingId = uuidv7(timeMs, c.random);
-    const isAnomaly = isAnomalous(heartRate);
-    const fault = this.#options.invalidRate > 0 && this.#faults.chance(this.#options.invalidRate)
-      ? this.#faults.pick(FAULT_KINDS)
-      : null;
-    if (fault !== null) {
-      return {
-        seq,
-        key: c.id,
-        value: this.#faulty(fault, c.id, recordedAt, heartRate, readingId),
-        timeMs,
-        truth: { valid: false, customerId: c.id, fault, reason: FAULTS[fault] },
-      };
+    if (!this.#trouble) {
+      const m = this.#generate(this.#slot++, null);
+      m.seq = this.#seq++;
+      return m;
     }
-    const value = `{"customer_id":"${c.id}","timestamp":"${recordedAt}","heart_rate":${heartRate},` +
-      `"is_anomaly":${isAnomaly},"reading_id":"${readingId}"}`;
-    const episode = c.episode;
-    return {
-      seq,
-      key: c.id,
-      value,
-      timeMs,
-      truth: { valid: true, customerId: c.id, recordedAt, heartRate, isAnomaly, readingId, episode },
-    };
+    while (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+      this.#generate(this.#slot++, this.#queue);
+    }
+    const m = this.#queue[this.#head++]!;
+    m.seq = this.#seq++;
+    return m;
   }
 
   /** Reports the episodes still open (as ended at their last reading); call once at the end. */
   finish(): void {
     for (const c of this.#customers) {
-      if (c.activity !== null && c.activity.kind !== "activity" && c.activity.at > 0) {
-        this.#report(c, c.activity, c.activity.at);
-      }
-      c.activity = null;
+      if (c.anomaly !== null && c.anomaly.at > 0) this.#report(c, c.anomaly, c.anomaly.at);
+      c.anomaly = null;
     }
   }
 
-  #report(c: Customer, a: Activity, readings: number): void {
-    if (a.kind === "activity") return;
-    this.#options.onEpisode?.({
-      customerId: c.id,
-      kind: a.kind,
-      startMs: a.startMs,
-      endMs: c.lastMs,
-      readings,
-      targetBpm: a.target,
-    });
+  #report(c: Customer, a: Anomaly, readings: number): void {
+    a.truth.endMs = c.lastMs;
+    a.truth.readings = readings;
+    this.#options.onEpisode?.(a.truth);
+  }
+
+  /**
+   * Simulates reading slot `slot`: without sensor trouble, returns its message; with it, pushes
+   * what the link delivers in that slot onto `out` (nothing, the reading, it twice, held ones).
+   */
+  #generate(slot: number, out: SimulatedMessage[] | null): SimulatedMessage {
+    const micros = this.#startMicros + Math.floor(slot * 1e6 / this.#options.rate);
+    const timeMs = micros / 1000;
+    const index = slot % this.#customers.length;
+    const c = this.#customers[index]!;
+    let heartRate = this.#step(c, timeMs);
+    const state = c.heart.state;
+    const link = c.link;
+    const readingMs = timeMs + link.skewMs;
+    const recordedAt = isoMicros(micros + link.skewMs * 1000);
+    const readingId = uuidv7(readingMs, c.random);
+    const fault = this.#options.invalidRate > 0 && this.#faults.chance(this.#options.invalidRate)
+      ? this.#faults.pick(FAULT_KINDS)
+      : null;
+    const episode = c.episode;
+    let mark: SensorMark | null = null;
+    let fate: Fate = "sent";
+    if (out !== null) {
+      fate = link.fate();
+      if (fate === "lost") {
+        if (episode !== null && episode.at === 1) episode.truth.inGap = true;
+        return EMPTY;
+      }
+      const spike = link.artefact(heartRate);
+      if (!Number.isNaN(spike)) (heartRate = spike, mark = "artefact");
+      else if (fate === "held") mark = "late";
+      else if (link.afterGap) mark = "after_gap";
+    }
+    let m: SimulatedMessage;
+    if (fault !== null) {
+      m = {
+        seq: 0,
+        key: c.id,
+        value: this.#faulty(fault, c.id, recordedAt, heartRate, readingId),
+        timeMs,
+        truth: { valid: false, customerId: c.id, fault, reason: FAULTS[fault] },
+      };
+    } else {
+      const isAnomaly = isAnomalous(heartRate);
+      const value = `{"customer_id":"${c.id}","timestamp":"${recordedAt}","heart_rate":${heartRate},` +
+        `"is_anomaly":${isAnomaly},"reading_id":"${readingId}"}`;
+      m = {
+        seq: 0,
+        key: c.id,
+        value,
+        timeMs,
+        truth: {
+          valid: true,
+          customerId: c.id,
+          recordedAt,
+          heartRate,
+          isAnomaly,
+          readingId,
+          episode: episode?.kind ?? null,
+          state,
+          sensor: mark,
+        },
+      };
+      if (episode !== null && mark !== "artefact") {
+        episode.truth.delivered++;
+        if (fate === "held") episode.truth.late = true;
+      }
+    }
+    if (out === null) return m;
+    if (fate === "held") {
+      this.#held[index]!.push(m);
+      return m;
+    }
+    out.push(m);
+    if (link.duplicate()) {
+      out.push({ ...m, truth: m.truth.valid ? { ...m.truth, sensor: "duplicate" } : m.truth });
+    }
+    if (link.release()) {
+      for (const h of this.#held[index]!) out.push({ ...h, timeMs });
+      this.#held[index] = [];
+    }
+    return m;
   }
 
   /** Advances one customer by one reading and returns its heart rate (integer bpm). */
   #step(c: Customer, timeMs: number): number {
     const r = c.random;
-    c.step++;
-    // slow drift: a sinusoid over the customer's day plus a mean-reverting random walk
-    c.walk += -0.02 * c.walk + r.gaussian(0, 0.25);
-    c.walk = Math.max(-4, Math.min(4, c.walk));
-    const drift = 2 * Math.sin(c.driftPhase + (2 * Math.PI * c.step) / c.driftPeriod) + c.walk;
-    // the resting level never drifts into bradycardia: only injected episodes are anomalies, so
-    // the ground truth is exact (noise alone crosses 60 bpm rarely, and only for single readings)
-    const base = Math.max(65, c.resting + drift);
-
+    const heart = c.heart;
+    const base = heart.level(timeMs);
     if (c.cooldown > 0) c.cooldown--;
-    if (c.activity === null) {
-      if (this.#options.anomalyRate > 0 && r.chance(this.#options.anomalyRate) && c.cooldown === 0) {
-        const kind: EpisodeKind = r.chance(0.5) ? "bradycardia" : "tachycardia";
-        c.activity = {
-          kind,
-          at: 0,
-          length: r.int(20, 60),
-          ramp: r.int(2, 4),
-          target: kind === "bradycardia" ? r.int(38, 50) : r.int(120, 165),
-          startMs: timeMs,
-        };
-      } else if (r.chance(ACTIVITY_CHANCE)) {
-        c.activity = {
-          kind: "activity",
-          at: 0,
-          length: r.int(60, 300),
-          ramp: r.int(15, 30),
-          target: Math.min(95, base + r.uniform(10, 22)),
-          startMs: timeMs,
-        };
-      }
+    if (
+      c.anomaly === null && this.#options.anomalyRate > 0 && r.chance(this.#options.anomalyRate) &&
+      c.cooldown === 0 && !heart.active
+    ) {
+      c.anomaly = this.#startAnomaly(c, heart.calm, timeMs);
     }
+    const a = c.anomaly;
+    c.episode = a;
     let level = base;
-    const a = c.activity;
-    c.episode = a !== null && a.kind !== "activity" ? a.kind : null;
     if (a !== null) {
-      if (a.at === 0) a.startMs = timeMs;
       const remaining = a.length - a.at;
       const ramp = Math.min(1, (a.at + 1) / a.ramp, remaining / a.ramp);
       level = base + (a.target - base) * ramp;
@@ -345,15 +429,52 @@ export class Simulator {
       c.lastMs = timeMs;
       if (a.at >= a.length) {
         this.#report(c, a, a.at);
-        if (a.kind !== "activity") c.cooldown = EPISODE_COOLDOWN;
-        c.activity = null;
+        c.cooldown = EPISODE_COOLDOWN;
+        c.anomaly = null;
       }
     }
-    const noisy = level + r.gaussian(0, 1.2);
+    const bpm = Math.min(Math.floor(heart.profile.maxBpm), Math.round(level + r.gaussian(0, 0.8)));
     // keep anomaly episodes on the right side of the thresholds even with noise, so truth is exact
-    if (a !== null && a.kind === "bradycardia") return Math.min(58, Math.round(noisy));
-    if (a !== null && a.kind === "tachycardia") return Math.max(102, Math.round(noisy));
-    return Math.round(noisy);
+    if (a !== null && a.kind === "bradycardia") return Math.max(21, Math.min(58, bpm));
+    if (a !== null && a.kind === "tachycardia") return Math.max(102, bpm);
+    return bpm;
+  }
+
+  /**
+   * An anomaly episode, abnormal for this customer at this moment: a bradycardia 18–28 bpm below
+   * the current level (and below 50; 21 at the lowest), or a tachycardia 35 bpm or more above it
+   * (and above 120), never above the customer's maximum (none when that leaves no room).
+   */
+  #startAnomaly(c: Customer, base: number, timeMs: number): Anomaly | null {
+    const r = c.random, max = Math.floor(c.heart.profile.maxBpm) - 1;
+    const kind: EpisodeKind = r.chance(0.5) ? "bradycardia" : "tachycardia";
+    const short = this.#shortShare > 0 && r.chance(this.#shortShare);
+    const length = short ? r.int(5, 8) : r.int(20, 60);
+    const ramp = short ? 1 : r.int(2, 4);
+    const target = kind === "bradycardia"
+      ? Math.max(21, Math.min(r.int(38, 50), Math.round(base - r.int(18, 28))))
+      : Math.min(max, Math.max(r.int(120, 165), Math.round(base + 35)));
+    if (kind === "tachycardia" && target < Math.max(105, base + 30)) return null;
+    return {
+      kind,
+      at: 0,
+      length,
+      ramp,
+      target,
+      truth: {
+        customerId: c.id,
+        kind,
+        startMs: timeMs,
+        endMs: timeMs,
+        readings: 0,
+        targetBpm: target,
+        clockSkewMs: c.link.skewMs,
+        delivered: 0,
+        asleep: c.heart.state === "asleep",
+        inGap: false,
+        late: false,
+      },
+    };
   }
 
   #faulty(

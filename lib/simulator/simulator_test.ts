@@ -154,22 +154,19 @@ Deno.test("Simulator times message i at start + i / rate, strictly increasing pe
   }
 });
 
-Deno.test("Simulator keeps valid heart rates within 30..200 bpm and resting ones mostly within 55..100", () => {
+Deno.test("Simulator keeps valid heart rates whole, within 20..300 bpm and at most the customer's age-predicted maximum", () => {
   for (const seed of [1, 2, 3, 4, 5]) {
-    const messages = run({ seed, anomalyRate: 0.005, invalidRate: 0.01 }, 5_000);
-    let resting = 0, restingInRange = 0;
-    for (const m of messages) {
+    const sim = new Simulator({ ...OPTIONS, seed, anomalyRate: 0.005, invalidRate: 0.01 });
+    const max = new Map(sim.profiles.map((p) => [p.customerId, p.profile.maxBpm]));
+    for (let i = 0; i < 5_000; i++) {
+      const m = sim.next();
       if (!m.truth.valid) continue;
       const hr = m.truth.heartRate;
       assert.ok(Number.isInteger(hr), `${hr} is a whole number`);
-      assert.ok(hr >= 30 && hr <= 200, `seed ${seed}: ${hr} bpm`);
+      assert.ok(hr >= 20 && hr <= 300, `seed ${seed}: ${hr} bpm`);
+      assert.ok(hr <= max.get(m.key)!, `seed ${seed}: ${hr} bpm over ${max.get(m.key)}`);
       assert.equal(m.truth.isAnomaly, hr < 60 || hr > 100);
-      if (m.truth.episode === null) {
-        resting++;
-        if (hr >= 55 && hr <= 100) restingInRange++;
-      }
     }
-    assert.ok(restingInRange / resting >= 0.98, `seed ${seed}: ${restingInRange} of ${resting} resting readings`);
   }
 });
 
@@ -253,8 +250,8 @@ Deno.test("Simulator reports each episode with readings on its side of the thres
   for (const e of episodes) {
     const where = JSON.stringify(e);
     assert.ok(e.startMs <= e.endMs, where);
-    if (e.kind === "bradycardia") assert.ok(e.targetBpm >= 38 && e.targetBpm <= 50, where);
-    else assert.ok(e.targetBpm >= 120 && e.targetBpm <= 165, where);
+    if (e.kind === "bradycardia") assert.ok(e.targetBpm >= 21 && e.targetBpm <= 50, where);
+    else assert.ok(e.targetBpm >= 105 && e.targetBpm <= 207, where);
     const inside = messages.filter((m) => m.key === e.customerId && m.timeMs >= e.startMs && m.timeMs <= e.endMs);
     assert.equal(inside.length, e.readings, where);
     for (const m of inside) {
@@ -288,4 +285,80 @@ Deno.test("Simulator.finish() reports an episode that is still open", () => {
   assert.equal(episodes[0]!.endMs, sim.timeOf(4));
   sim.finish();
   assert.equal(episodes.length, 1, "a second finish() reports nothing new");
+});
+
+const TROUBLE = { dropoutRate: 0.01, artefactRate: 0.01, lateRate: 0.01, duplicateRate: 0.05, clockSkewMs: 120_000 };
+
+Deno.test("Simulator gives the same stream for the same seed, sensor trouble and time zones included", () => {
+  fc.assert(
+    fc.property(
+      fc.record({
+        seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        customers: fc.integer({ min: 1, max: 30 }),
+        rate: fc.double({ min: 0.01, max: 5_000, noNaN: true }),
+        anomalyRate: fc.double({ min: 0, max: 0.05, noNaN: true }),
+        invalidRate: fc.double({ min: 0, max: 0.3, noNaN: true }),
+        trouble: fc.boolean(),
+        utcOffsetsMin: fc.array(fc.integer({ min: -720, max: 840 }), { minLength: 1, maxLength: 3 }),
+      }),
+      ({ trouble, ...options }) => {
+        const o = { ...options, sensor: trouble ? TROUBLE : {} };
+        const a = run(o, 1_000), b = run(o, 1_000);
+        assert.deepEqual(a.map(bytesOf), b.map(bytesOf));
+        assert.deepEqual(a.map((m) => m.truth), b.map((m) => m.truth));
+      },
+    ),
+    { numRuns: 25 },
+  );
+});
+
+Deno.test("createValidator() accepts every reading the sensor trouble leaves valid, artefacts included", () => {
+  const messages = run({ seed: 21, invalidRate: 0.05, anomalyRate: 0.01, sensor: TROUBLE }, 20_000);
+  let now = 0;
+  const validate = createValidator({}, () => now);
+  for (const m of messages) {
+    now = m.timeMs + 60_000;
+    const verdict = validate(bytesOf(m));
+    assert.equal(verdict.ok, m.truth.valid, `message ${m.seq}: ${JSON.stringify(m.truth)}`);
+  }
+});
+
+Deno.test("Simulator marks each kind of sensor trouble in the truth, at about its configured rate", async (t) => {
+  const sim = new Simulator({ ...OPTIONS, seed: 4, customers: 4, invalidRate: 0, sensor: TROUBLE });
+  const skews = new Map(sim.profiles.map((p) => [p.customerId, p.clockSkewMs]));
+  const messages = Array.from({ length: 40_000 }, () => sim.next());
+  const valid = messages.flatMap((m) => m.truth.valid ? [{ m, t: m.truth }] : []);
+  const marked = (mark: string) => valid.filter(({ t }) => t.sensor === mark).length;
+  const slots = messages.at(-1)!.timeMs; // every message is in one of the simulated reading slots
+  const readings = Math.round((slots - START) / 100) + 1;
+  await t.step("duplicates: about 5 % of readings delivered in time, each a copy of the reading before it", () => {
+    const inTime = valid.length - marked("duplicate") - marked("late");
+    assert.ok(Math.abs(marked("duplicate") / inTime - 0.05) < 0.01, `${marked("duplicate")} of ${inTime}`);
+    for (const [i, { m, t: tr }] of valid.entries()) {
+      if (tr.sensor === "duplicate") assert.equal(m.value, valid[i - 1]!.m.value);
+    }
+  });
+  await t.step("dropouts: readings go missing, and the first after a gap is marked", () => {
+    assert.ok(readings - messages.length + marked("duplicate") > 0.1 * readings, `${messages.length} of ${readings}`);
+    assert.ok(marked("after_gap") > 0);
+  });
+  await t.step("late deliveries: older than a reading of the customer delivered before them", () => {
+    assert.ok(marked("late") > 0.05 * valid.length, `${marked("late")} late`);
+    const latest = new Map<string, number>();
+    for (const { t: tr } of valid) {
+      const at = Date.parse(tr.recordedAt);
+      if (tr.sensor === "late") assert.ok(at < latest.get(tr.customerId)!, tr.recordedAt);
+      latest.set(tr.customerId, Math.max(at, latest.get(tr.customerId) ?? -Infinity));
+    }
+  });
+  await t.step("artefacts: spikes far from the customer's level, still valid readings", () => {
+    assert.ok(marked("artefact") > 0.01 * valid.length, `${marked("artefact")} artefacts`);
+    for (const { t: tr } of valid) if (tr.sensor === "artefact") assert.ok(tr.heartRate >= 20 && tr.heartRate <= 300);
+  });
+  await t.step("clock skew: each device's timestamps are off by its own fixed amount within ±2 min", () => {
+    assert.ok([...skews.values()].every((s) => Math.abs(s) <= 120_000) && new Set(skews.values()).size === 4);
+    for (const { m, t: tr } of valid) {
+      if (tr.sensor === null) assert.equal(Date.parse(tr.recordedAt), Math.floor(m.timeMs + skews.get(tr.customerId)!));
+    }
+  });
 });

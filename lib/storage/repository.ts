@@ -12,7 +12,7 @@
 // @ts-types="@types/pg"
 import pg from "pg";
 import type { Buffer } from "node:buffer";
-import type { Alert, Beat, CustomerHistory } from "../domain/episodes.ts";
+import { type Alert, type Beat, type CustomerHistory, LONG_BASELINE_READINGS } from "../domain/episodes.ts";
 import { alertColumns, deadLetterColumns, readingColumns } from "./_columns.ts";
 import { insertDeadLettersSql, insertReadingsSql } from "./_rollup_sql.ts";
 import { classifyError, UnencodableRowError } from "./errors.ts";
@@ -278,6 +278,16 @@ export class Repository {
       customers.map((c) => openBy.get(c.customerId)?.started_at ?? "-infinity"),
       customers.map((c) => openBy.has(c.customerId) ? 100_000 : windowReadings),
     );
+    // with an open alert, also the readings before it started that the detector's long baseline
+    // had then (LONG_BASELINE_READINGS), so that the replay judges its readings as they were judged
+    const opened = customers.filter((c) => openBy.has(c.customerId));
+    if (opened.length > 0) {
+      await fetch(
+        opened.map((c) => ({ ...c, before: openBy.get(c.customerId)!.started_at })),
+        opened.map(() => "-infinity"),
+        opened.map(() => LONG_BASELINE_READINGS),
+      );
+    }
     // ...and, where those N do not reach back `windowMs` (a customer reading many times a second),
     // the readings within that window too, capped: a customer would need more than the cap within
     // the window (tens of readings a second) for a not-yet-open run to reach back further
@@ -299,7 +309,12 @@ export class Repository {
       const o = openBy.get(c.customerId);
       const list = [...(beats.get(c.customerId)?.values() ?? [])].sort((a, b) => a.atMs - b.atMs);
       out.set(c.customerId, {
-        open: o === undefined ? null : ({ customerId: c.customerId, kind: o.kind, startedAt: o.started_at } as Alert),
+        open: o === undefined ? null : ({
+          customerId: c.customerId,
+          kind: o.kind,
+          startedAt: o.started_at,
+          startedAtMs: Date.parse(o.started_at),
+        } as Alert),
         beats: list,
       });
     }
