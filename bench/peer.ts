@@ -672,7 +672,7 @@ export function peerReport(p: PeerResults, ours: readonly OurSink[], ourCeiling:
       `${num(r.rows)} in ${num(r.wallS, 1)} s from worker start (first rows after ${
         num(r.firstRowAfterS, 1)
       } s); steady ${num(r.steadyPerSecond)}/s (10–90 %: ${num(r.steady10to90PerSecond)}/s); ${
-        ratio(r.perSecond, p.ceiling.perSecond)
+        ratio(r.perSecond, p.ceiling.perSecond, 3)
       } its ceiling; worker ${num(r.workerCpuS, 1)} CPU-s (${num(r.workerPctOfCore)}% of a core), peak RSS ${
         num(r.peakMiB)
       } MiB${r.verified ? "" : "; ROW COUNTS WRONG"}`,
@@ -693,7 +693,7 @@ export function peerReport(p: PeerResults, ours: readonly OurSink[], ourCeiling:
         ratio(o.steadyReadingsPerSecond, r.steadyPerSecond)
       } (${num(o.steadyReadingsPerSecond)} ÷ ${num(r.steadyPerSecond)}); ours ÷ our ceiling ${
         ratio(o.readingsPerSecond, ourCeiling)
-      }, peer ÷ its ceiling ${ratio(r.perSecond, p.ceiling.perSecond)}; peer: ${r.label}`,
+      }, peer ÷ its ceiling ${ratio(r.perSecond, p.ceiling.perSecond, 3)}; peer: ${r.label}`,
     ]);
   }
   return rows;
