@@ -6,6 +6,7 @@ import {
   countSpan,
   envelope,
   parsePeerConfigs,
+  PEER_REST_PORT,
   type PeerConfig,
   peerCopyLine,
   type PeerReading,
@@ -224,4 +225,15 @@ Deno.test("configLabel() names the batch, the statement and the tasks", () => {
     configLabel({ batchSize: 500, unnest: false, rewrite: true, tasks: 1 }),
     "batch 500 + reWriteBatchedInserts, 1 task",
   );
+});
+
+Deno.test("deno task bench and bench.ts's shebang allow the peer's worker, its fetch script and its REST port", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const task: string = config.tasks.bench;
+  const shebang = (await Deno.readTextFile(new URL("./bench.ts", import.meta.url))).split("\n")[0]!;
+  const flags = (words: string) => words.split(/\s+/).filter((w) => w.startsWith("--allow-") || w === "--ignore-env");
+  assert.deepEqual(flags(shebang), flags(task), "the shebang's permissions are the task's");
+  const value = (name: string) => flags(task).find((f) => f.startsWith(`${name}=`))?.split("=")[1]?.split(",") ?? [];
+  assert.ok(value("--allow-net").includes(`127.0.0.1:${PEER_REST_PORT}`));
+  for (const program of ["java", "bash"]) assert.ok(value("--allow-run").includes(program), program);
 });
