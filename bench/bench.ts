@@ -120,10 +120,10 @@ Measures the pipeline against the real Kafka (${BROKER}) and PostgreSQL (127.0.0
   --latency-variant R:C[|P] an extra latency run at rate R with consumer flags C and producer flags P,
                             e.g. "1000:--batch-wait-ms 5|--linger-ms 5" (repeatable; default, without --quick:
                             "1000:--batch-wait-ms 100", the consumer's default until 2026-11-26)
-  --peer-configs LIST       peer: the connector's configurations, batch sizes each with optional :unnest and
-                            :rewrite (reWriteBatchedInserts), run with tasks.max = the first --consumers count;
-                            the best again with each other count whose sink ran
-                            (default 500,2000,5000,500:unnest,2000:unnest,5000:unnest)
+  --peer-configs LIST       peer (runs when sink or scaling does): the connector's configurations, batch sizes
+                            each with optional :unnest and :rewrite (reWriteBatchedInserts), with tasks.max = the
+                            first --consumers count; the best again with each other count whose sink ran
+                            (default 500,2000,5000,500:unnest,2000:unnest,5000:unnest; --quick 5000:unnest)
   --cpu-prof                write a V8 CPU profile of the 1-consumer sink run's consumer to bench/results/profiles/
   --soak D                  also run consumer + live producer for D (e.g. 10m) and report the memory slope
   --soak-rate N             producer rate of the soak (default 5000)
@@ -286,7 +286,7 @@ function parseOptions(args: string[]): Options {
         };
       },
     ),
-    peerConfigs: v["peer-configs"] ?? "500,2000,5000,500:unnest,2000:unnest,5000:unnest",
+    peerConfigs: v["peer-configs"] ?? (quick ? "5000:unnest" : "500,2000,5000,500:unnest,2000:unnest,5000:unnest"),
     cpuProf: v["cpu-prof"] === true,
     soakMs: v.soak === undefined ? 0 : parseDurationMs(v.soak, "--soak"),
     soakRate: positive(v["soak-rate"], 5000, "--soak-rate"),
@@ -1520,7 +1520,8 @@ async function main(): Promise<void> {
     await using scratch = await freshDatabase(PG_SERVER, `bench_${id}_schema`);
     columns = readingColumns(await tableColumns(scratch.url, "readings"), exampleReading());
   }
-  const peerRows = run("peer") ? new PeerRows() : undefined;
+  // the peer is the sink's companion: its ratios are to the sink runs of the same bench run
+  const peerRows = run("peer") && (run("sink") || run("scaling")) ? new PeerRows() : undefined;
   const data = buildDataset(
     workload,
     columns,
