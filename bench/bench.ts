@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:19092,127.0.0.1:5433 --allow-read=. --allow-write=bench/results --allow-run=deno,java,cat,ps,timeout --allow-env=HOME --ignore-env
+#!/usr/bin/env -S deno run --allow-net=127.0.0.1:9092,127.0.0.1:5432,127.0.0.1:19092,127.0.0.1:5433,127.0.0.1:18083 --allow-read=. --allow-write=bench/results --allow-run=deno,java,cat,ps,timeout,bash --allow-env=HOME --ignore-env
 /**
  * `deno task bench`: throughput, latency and memory of the pipeline against the real local Kafka
  * broker and PostgreSQL server, every figure measured in the same run as its reference so that
@@ -25,6 +25,10 @@
  *    `--tls-rounds` rounds in ABBA order, tables emptied before each run; TLS cost = 1 − TLS / plaintext;
  * 5. latency: consumer running, producer live at 1,000 and 10,000 readings/s; percentiles of
  *    `ingested_at - recorded_at` computed in SQL;
+ * 4c. peer: Kafka Connect standalone with the Debezium JDBC sink (bench/peer.ts) stores the same valid
+ *    readings, written to a topic of its own in Connect's JSON schema envelope, upserting on the same
+ *    primary key, once per configuration of a small grid (batch size, unnest); the COPY ceiling of
+ *    its narrower table beside ours; ours ÷ peer beside ours ÷ ceiling;
  * 6. Kafka's Java perf tool sends the producer's count of same-size records with the same
  *    guarantees (last: the kernel writes its records back in the phase after it);
  * 7. soak (only with `--soak`): consumer memory over a long live run, and its slope.
@@ -34,7 +38,9 @@
  * `cat`), `HOME` (the Kafka jars' default folder); for sink-tls, `timeout` (secure_services.ts runs
  * its shell half under it), the secured broker's PLAINTEXT listener 127.0.0.1:19092 (admin: topic
  * ends, committed offsets) and the secured PostgreSQL 127.0.0.1:5433 (emptying tables, counts);
- * its CA is read through `cat` (it lives in a temporary folder outside `--allow-read=.`).
+ * its CA is read through `cat` (it lives in a temporary folder outside `--allow-read=.`); for peer,
+ * `bash` (scripts/kafka-connect.sh fetches the worker's jars with Maven, once), `java` (the worker),
+ * its REST port 127.0.0.1:18083 and `bench/results` (its configuration and offsets, removed after).
  *
  * @module
  */
@@ -80,12 +86,13 @@ import {
 } from "./proc.ts";
 import { codeFingerprint, fingerprintHash, num, ratio, slope, table } from "./report.ts";
 import { printComparison } from "./compare_cli.ts";
+import { measurePeer, parsePeerConfigs, peerReport, type PeerResults, PeerRows, peerSetup } from "./peer.ts";
 import { type SecureServices, secureServices } from "../tests/support/secure_services.ts";
 
 const BROKER = "127.0.0.1:9092";
 const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
 const RESULTS = new URL("./results/", import.meta.url);
-const PHASES = ["ceiling", "baseline", "producer", "java", "sink", "scaling", "sink-tls", "latency"] as const;
+const PHASES = ["ceiling", "baseline", "producer", "java", "sink", "scaling", "peer", "sink-tls", "latency"] as const;
 type Phase = typeof PHASES[number];
 
 const USAGE = `usage: deno task bench [options]
@@ -113,6 +120,10 @@ Measures the pipeline against the real Kafka (${BROKER}) and PostgreSQL (127.0.0
   --latency-variant R:C[|P] an extra latency run at rate R with consumer flags C and producer flags P,
                             e.g. "1000:--batch-wait-ms 5|--linger-ms 5" (repeatable; default, without --quick:
                             "1000:--batch-wait-ms 100", the consumer's default until 2026-11-26)
+  --peer-configs LIST       peer (runs when sink or scaling does): the connector's configurations, batch sizes
+                            each with optional :unnest and :rewrite (reWriteBatchedInserts), with tasks.max = the
+                            first --consumers count; the best again with each other count whose sink ran
+                            (default 500,2000,5000,500:unnest,2000:unnest,5000:unnest; --quick 5000:unnest)
   --cpu-prof                write a V8 CPU profile of the 1-consumer sink run's consumer to bench/results/profiles/
   --soak D                  also run consumer + live producer for D (e.g. 10m) and report the memory slope
   --soak-rate N             producer rate of the soak (default 5000)
@@ -141,6 +152,7 @@ interface Options {
   latencyDurationMs: number;
   latencyWarmupMs: number;
   latencyVariants: { rate: number; consumerArgs: string[]; producerArgs: string[] }[];
+  peerConfigs: string;
   cpuProf: boolean;
   soakMs: number;
   soakRate: number;
@@ -204,6 +216,7 @@ function parseOptions(args: string[]): Options {
         "latency-duration": { type: "string" },
         "latency-warmup": { type: "string" },
         "latency-variant": { type: "string", multiple: true },
+        "peer-configs": { type: "string" },
         "cpu-prof": { type: "boolean" },
         soak: { type: "string" },
         "soak-rate": { type: "string" },
@@ -224,6 +237,11 @@ function parseOptions(args: string[]): Options {
   }
   const quick = v.quick === true;
   const invalidRate = v["invalid-rate"] === undefined ? 0.01 : Number(v["invalid-rate"]);
+  try {
+    parsePeerConfigs(v["peer-configs"] ?? "500", 1);
+  } catch (error) {
+    fatal(error instanceof Error ? error.message : String(error), 2);
+  }
   if (!(invalidRate >= 0 && invalidRate <= 1)) {
     fatal(`Cannot use --invalid-rate: expected a number from 0 to 1: current value is ${v["invalid-rate"]}`, 2);
   }
@@ -268,6 +286,7 @@ function parseOptions(args: string[]): Options {
         };
       },
     ),
+    peerConfigs: v["peer-configs"] ?? (quick ? "5000:unnest" : "500,2000,5000,500:unnest,2000:unnest,5000:unnest"),
     cpuProf: v["cpu-prof"] === true,
     soakMs: v.soak === undefined ? 0 : parseDurationMs(v.soak, "--soak"),
     soakRate: positive(v["soak-rate"], 5000, "--soak-rate"),
@@ -415,6 +434,8 @@ interface Results {
   javaRecordSize?: JavaPerfResult & { recordSize: number };
   javaPayloads?: JavaPerfResult;
   sink: SinkRun[];
+  /** Kafka Connect + the Debezium JDBC sink on the same readings (phase peer). */
+  peer?: PeerResults;
   /** The sink over TLS beside the plaintext sink on the same secured servers (phase sink-tls). */
   sinkTls?: SinkTls;
   latency: LatencyRun[];
@@ -1324,6 +1345,14 @@ function render(r: Results, data: Dataset | undefined): string {
       others("sink-tls"),
     ]);
   }
+  if (r.peer) {
+    const ours = r.sink.filter((s) => s.consumerArgs.length === 0).map((s) => ({
+      consumers: s.consumers,
+      readingsPerSecond: s.readingsPerSecond,
+      steadyReadingsPerSecond: s.steadyPerSecond * s.readings / s.records,
+    }));
+    for (const row of peerReport(r.peer, ours, ceilingRate(r))) rows.push([...row, others("peer")]);
+  }
   if (r.producer) {
     rows.push([
       "producer: generator → acknowledged",
@@ -1381,11 +1410,13 @@ function render(r: Results, data: Dataset | undefined): string {
   if (r.producer?.cpu) cpuRows.push(["producer (fill)", r.producer.cpu]);
   for (const s of r.sink) if (s.cpu) cpuRows.push([`sink: ${s.label}`, s.cpu]);
   for (const s of r.sinkTls?.runs ?? []) if (s.cpu) cpuRows.push([s.label, s.cpu]);
+  for (const p of r.peer?.runs ?? []) if (p.cpu) cpuRows.push([`peer: ${p.label}`, p.cpu]);
   for (const l of r.latency) if (l.cpu) cpuRows.push([l.label, l.cpu]);
   if (cpuRows.length > 0) {
     const cols = [
       "consumer",
       "producer",
+      "peer worker",
       "bench children",
       "pg: run's db",
       "pg: background",
@@ -1399,7 +1430,7 @@ function render(r: Results, data: Dataset | undefined): string {
       "CPU, % of one core (2 cores = 200%). pg: run's db = the PostgreSQL backends serving the run's database (the" +
         " consumer's); pg: background = WAL writer, checkpointer, autovacuum...; java = the Kafka broker; pg: other dbs" +
         " and other = other users' work on the machine; unaccounted = processes that started and ended within the" +
-        " phase; stolen = the hypervisor's share for other machines, of all cores. Noise (other dbs + other + stolen)" +
+        " phase; peer worker = the Kafka Connect worker; stolen = the hypervisor's share for other machines, of all cores. Noise (other dbs + other + stolen)" +
         ` above ${NOISY_PCT}% of a core flags the phase:`,
       "",
       table(
@@ -1489,7 +1520,15 @@ async function main(): Promise<void> {
     await using scratch = await freshDatabase(PG_SERVER, `bench_${id}_schema`);
     columns = readingColumns(await tableColumns(scratch.url, "readings"), exampleReading());
   }
-  const data = buildDataset(workload, columns, o.copyRows, Math.max(o.baselineRows, o.baselineSingleRows));
+  // the peer is the sink's companion: its ratios are to the sink runs of the same bench run
+  const peerRows = run("peer") && (run("sink") || run("scaling")) ? new PeerRows() : undefined;
+  const data = buildDataset(
+    workload,
+    columns,
+    o.copyRows,
+    Math.max(o.baselineRows, o.baselineSingleRows),
+    peerRows === undefined ? undefined : (r) => peerRows.add(r),
+  );
   say(
     `  ${num(data.readings)} valid, ${num(data.deadLetters)} invalid, mean ${num(data.meanValueBytes, 1)} bytes, ${
       num(data.buildMs / 1000, 1)
@@ -1626,6 +1665,35 @@ async function main(): Promise<void> {
       await phase("ceiling again (after the sink runs)", "ceiling-after", async () => {
         results.ceilingAfter = await measureCeiling(data, columns, o, id);
       });
+    }
+    if (peerRows !== undefined) {
+      const setup = await peerSetup(root);
+      if ("missing" in setup) {
+        say(`peer: not run: ${setup.missing}`);
+      } else {
+        const [tasks = 1, ...moreTasks] = o.consumers;
+        const dir = new URL(`./peer-${id}/`, RESULTS);
+        try {
+          await phase("peer (Kafka Connect + Debezium JDBC sink)", "peer", async (admin) => {
+            results.peer = await measurePeer(admin, peerRows, {
+              broker: BROKER,
+              server: PG_SERVER,
+              home: setup.home,
+              dir,
+              id,
+              partitions: o.partitions,
+              copyRows: o.copyRows,
+              configs: parsePeerConfigs(o.peerConfigs, tasks),
+              moreTasks: moreTasks.filter((n) => results.sink.some((s) => s.consumers === n)),
+              groups: pgGroups,
+              cleanup: (kind, name) => (kind === "group" ? cleanup.groups : cleanup.topics).add(name),
+              say,
+            });
+          });
+        } finally {
+          await Deno.remove(dir, { recursive: true }).catch(() => {});
+        }
+      }
     }
     if (run("sink-tls")) {
       say("sink-tls: starting the secured servers (tests/support/secure_services.ts)");

@@ -129,6 +129,28 @@ export async function copyCeiling(
   }
 }
 
+/**
+ * `COPY <table> (<columns>) FROM STDIN` of pre-encoded text chunks, one COPY (one autocommitted
+ * transaction) per chunk, on one connection: the ceiling of another table (the peer's).
+ *
+ * @returns elapsed milliseconds
+ */
+export async function copyTable(
+  url: string,
+  table: string,
+  columns: readonly string[],
+  chunks: readonly Buffer[],
+): Promise<number> {
+  const client = await connect(url);
+  try {
+    const began = performance.now();
+    await copyChunks(client, `COPY ${table} (${columns.join(", ")}) FROM STDIN`, chunks);
+    return performance.now() - began;
+  } finally {
+    await client.end();
+  }
+}
+
 function insertOne(columns: ReadingColumns): string {
   const params = columns.names.map((_, i) => `$${i + 1}`).join(", ");
   return `INSERT INTO readings (${columns.names.join(", ")}) VALUES (${params})`;

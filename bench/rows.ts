@@ -175,12 +175,14 @@ function deadLetterLine(
  * @param columns how rows of `readings` are filled (see {@link readingColumns})
  * @param chunkRows rows per COPY chunk
  * @param sampleRows how many valid readings to keep as objects
+ * @param onReading called with every valid reading, in the order sent (the peer phase keeps its own rows)
  */
 export function buildDataset(
   workload: Workload,
   columns: ReadingColumns,
   chunkRows: number,
   sampleRows: number,
+  onReading?: (reading: SampleReading) => void,
 ): Dataset {
   const began = performance.now();
   const sim = new Simulator({
@@ -230,6 +232,7 @@ export function buildDataset(
       readings++;
       validBytes += value.byteLength;
       const row = { ...verdict.reading, partition, offset };
+      onReading?.(row);
       readingLines.push(readingLine(columns, row));
       if (sample.length < sampleRows) sample.push(row);
       if (readingLines.length === chunkRows) {

@@ -34,7 +34,7 @@ integrationTest(
       "--readings",
       "20000",
       "--skip",
-      "baseline,java,scaling,sink-tls,latency",
+      "baseline,java,scaling,peer,sink-tls,latency",
     ]);
     assert.equal(code, 0, out.slice(-3000));
     assert.doesNotMatch(out, /FAILED/, "no phase failed");
