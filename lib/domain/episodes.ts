@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type EpisodeKind, type Severity, severityOf, sideOf } from "./heart_rate.ts";
+import { CRITICAL_HIGH_ABOVE_BPM, type EpisodeKind, type Severity, severityOf, sideOf } from "./heart_rate.ts";
 
 /** Detection settings. */
 export interface DetectorSettings {
@@ -186,13 +186,29 @@ class Median {
 }
 
 /**
+ * Whether a reading is critically high (over 150 bpm): abnormal for anyone, whatever their
+ * baseline, and counted while the baselines are still learning, so that a customer whose stream
+ * begins in a critical tachycardia, or whose baseline climbed there, is still alerted on (the
+ * persistence rules still apply: a lone spike opens nothing). The low side has no such floor: a
+ * trained heart asleep goes under 40 bpm and is normal for its owner, so a reading under 40 is
+ * judged against the customer's baselines like any other (measured: a floor there too raised
+ * 355 false alerts on normal sleep in the easy mix of `deno task bench:episodes`, precision 0.90).
+ */
+export function isCritical(heartRate: number): boolean {
+  return heartRate > CRITICAL_HIGH_ABOVE_BPM;
+}
+
+/**
  * Which side of the normal range `heartRate` is on for a customer whose baseline is `reference`:
- * outside 60–100 bpm and by the margin beyond the baseline. Null when it is not abnormal for this
- * customer, or when there is no baseline yet (the customer's first reading).
+ * outside 60–100 bpm and by the margin beyond the baseline, or critically high
+ * ({@link isCritical}) whatever the baseline. Null when it is not abnormal for this customer, or
+ * when there is no baseline yet (the customer's first reading) and it is not critical.
  */
 function deviation(heartRate: number, reference: number): EpisodeKind | null {
   const side = sideOf(heartRate);
-  if (side === null || Number.isNaN(reference)) return null;
+  if (side === null) return null;
+  if (isCritical(heartRate)) return side;
+  if (Number.isNaN(reference)) return null;
   if (side === "bradycardia") return reference - heartRate >= BRADYCARDIA_MARGIN_BPM ? side : null;
   return heartRate - reference >= TACHYCARDIA_MARGIN_BPM ? side : null;
 }
@@ -372,8 +388,12 @@ export class CustomerDetector {
     const hr = beat.heartRate;
     const baseline = this.#recent.value;
     this.#seen++;
-    this.#recent.add(hr);
-    this.#long.add(hr);
+    // a critically high reading is never anybody's normal: it stays out of the baselines, so that
+    // an episode there cannot make the return from it look abnormal
+    if (!isCritical(hr)) {
+      this.#recent.add(hr);
+      this.#long.add(hr);
+    }
     // most readings cause nothing: no array for them (this runs for every reading)
     let events: AlertEvent[] | undefined;
     const open = this.#open;
@@ -404,7 +424,7 @@ export class CustomerDetector {
     // (or the baseline now, for a first; no run starts before the long baseline is whole), and
     // also against both baselines as they are now: the recent one follows a gradual climb
     // (exercise), the long one the customer's normal
-    let side = this.#seen > this.#learn
+    let side = this.#seen > this.#learn || isCritical(hr)
       ? deviation(hr, run !== null && run.kind === sideOf(hr) ? run.reference : baseline)
       : null;
     if (side !== null && run !== null) side = deviation(hr, baseline);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { EpisodeKind } from "./heart_rate.ts";
 import {
   type Alert,
   type AlertEvent,
@@ -157,11 +158,15 @@ Deno.test("CustomerDetector judges readings against the customer's own baseline"
   }
 });
 
-Deno.test("CustomerDetector only trains on a customer's first readings, even on an episode there", () => {
+Deno.test("CustomerDetector only trains on a customer's first readings, even on an episode there (unless critical)", () => {
   const d = new CustomerDetector("C");
   // a tachycardia from the customer's fourth reading: nothing to judge it against yet
-  const events = feedAll(d, [58, 61, 59, ...Array(30).fill(160), ...Array(300).fill(58)]);
+  const events = feedAll(d, [58, 61, 59, ...Array(30).fill(130), ...Array(300).fill(58)]);
   assert.deepEqual(events, [], "no alert, and the return to 58 bpm is no bradycardia");
+  // the same at a critical 160 bpm: alerted on, and kept out of the baselines
+  const critical = new CustomerDetector("C");
+  const opened = feedAll(critical, [58, 61, 59, ...Array(30).fill(160), ...Array(300).fill(58)]);
+  assert.deepEqual(opened.map((e) => [e.type, e.alert.kind]), [["open", "tachycardia"], ["close", "tachycardia"]]);
   assert.deepEqual(feedAll(d, [130, 131, 130, 132, 131], 333).map((e) => e.type), ["open"]);
 });
 
@@ -307,4 +312,36 @@ Deno.test("CustomerDetector detects an episode whose readings all arrive late, o
     assert.deepEqual(first.map((e) => e.type), ["open", "close"]);
     assert.deepEqual(feedAll(d, [70, 120, 121, 122, 123, 124, 70, 70, 70]), []);
   });
+});
+
+Deno.test("CustomerDetector alerts on critically high readings whatever the baseline, even while it learns; a lone spike opens nothing", async (t) => {
+  const cases: [string, () => AlertEvent[], EpisodeKind | null][] = [
+    ["a stream that begins at 165 bpm", () => feedAll(new CustomerDetector("C"), Array(10).fill(165)), "tachycardia"],
+    [
+      "a stream that begins at 35 bpm: the low side waits for a baseline",
+      () => feedAll(new CustomerDetector("C"), Array(10).fill(35)),
+      null,
+    ],
+    [
+      "a baseline that climbed to 140 bpm, then 160",
+      () => {
+        const d = new CustomerDetector("C");
+        feedAll(d, Array(200).fill(140), -200);
+        return feedAll(d, Array(10).fill(160));
+      },
+      "tachycardia",
+    ],
+    ["a lone 220 bpm spike among 70s", () => feedAll(warmed(), [70, 70, 220, 70, 70, 70, 70]), null],
+    [
+      "130 bpm while learning: not critical, not judged yet",
+      () => feedAll(new CustomerDetector("C"), Array(10).fill(130)),
+      null,
+    ],
+  ];
+  for (const [name, run, kind] of cases) {
+    await t.step(name, () => {
+      const opened = run().filter((e) => e.type === "open");
+      assert.deepEqual(opened.map((e) => e.alert.kind), kind === null ? [] : [kind]);
+    });
+  }
 });
