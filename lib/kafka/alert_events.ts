@@ -62,10 +62,17 @@ export function toEventMessage(event: AlertEvent): AlertEventMessage {
   };
 }
 
-/** Publishes alert events with an idempotent producer. */
+/**
+ * Publishes alert events with an idempotent producer, one send at a time: the sink's writers
+ * publish their batches' events concurrently, and a send that is retried (its sequence numbers
+ * kept, `patches/send.ts`) must not be overtaken by the next send to the same partition, which the
+ * broker would refuse as out of order.
+ */
 export class AlertPublisher {
   readonly #producer: Producer;
   readonly #topic: string;
+  /** The send in progress (or the last one), which the next waits for. */
+  #last: Promise<unknown> = Promise.resolve();
 
   /** @param kafka client; @param topic the alerts topic */
   constructor(kafka: Kafka, topic: string) {
@@ -85,15 +92,18 @@ export class AlertPublisher {
     return this.#producer.connect();
   }
 
-  /** Sends a batch's events (one request); resolves when the broker acknowledged them. */
+  /**
+   * Sends a batch's events (one request) after any send in progress; resolves when the broker
+   * acknowledged them.
+   */
   async publish(events: AlertEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.#producer.send({
-      topic: this.#topic,
-      acks: -1,
-      compression: CompressionTypes.None,
-      messages: events.map((e) => ({ key: e.alert.customerId, value: JSON.stringify(toEventMessage(e)) })),
-    });
+    const messages = events.map((e) => ({ key: e.alert.customerId, value: JSON.stringify(toEventMessage(e)) }));
+    const send = this.#last.catch(() => {}).then(() =>
+      this.#producer.send({ topic: this.#topic, acks: -1, compression: CompressionTypes.None, messages })
+    );
+    this.#last = send;
+    await send;
   }
 
   /** Disconnects. */
