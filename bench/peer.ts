@@ -27,6 +27,7 @@ import { CpuTracker, type CpuUsage, MemorySampler, spawnedPids } from "./proc.ts
 import { num, ratio } from "./report.ts";
 import { ensureDatabase } from "../lib/storage/mod.ts";
 import { dropDatabase } from "../tests/support/database.ts";
+import { terminate } from "../tests/support/process.ts";
 
 /** The worker's REST port (loopback): its connectors' status is read there. */
 export const PEER_REST_PORT = 18083;
@@ -602,16 +603,7 @@ async function runWorker(
     await tracker.stop({});
     await sampler.stop();
     await counter.end();
-    try {
-      child.kill("SIGTERM");
-    } catch { /* gone */ }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* gone */ }
-    }, 15_000);
-    await status;
-    clearTimeout(timer);
+    await terminate(child, status, 15_000);
     await pumps.catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { terminate } from "../tests/support/process.ts";
 import { taskArgs } from "../tests/support/tasks.ts";
 
 const ROOT = new URL("..", import.meta.url);
@@ -117,15 +118,7 @@ export async function spawnTask(
   const tail = (n = 20) => raw.slice(-n).join("\n");
   let exited = false;
   void status.then(() => exited = true);
-  const stop = async (graceMs = 20_000) => {
-    kill("SIGTERM");
-    const timer = setTimeout(() => kill("SIGKILL"), graceMs);
-    try {
-      return await status;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  const stop = (graceMs = 20_000) => terminate(child, status, graceMs);
   return {
     name,
     pid: child.pid,

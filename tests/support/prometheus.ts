@@ -10,6 +10,7 @@
  * @module
  */
 import { stringify } from "yaml";
+import { terminate } from "./process.ts";
 import { parseYaml } from "./yaml.ts";
 
 export { parseYaml };
@@ -220,18 +221,7 @@ export async function startPrometheus(
     return s;
   });
   const stop = async () => {
-    if (!exited) {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 10_000);
-      await status;
-      clearTimeout(timer);
-    }
+    if (!exited) await terminate(child, status, 10_000);
     await run("rm", ["-rf", "--", dir]).catch(() => {});
   };
   const running: RunningPrometheus = {
