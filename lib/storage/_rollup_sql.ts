@@ -93,7 +93,8 @@ SELECT count(*)::int AS inserted FROM ins`;
 
 /**
  * Stores the dead letters and counts those actually stored (a redelivered one returns nothing) by
- * reason into the 1-minute and hourly rollups (migration 006) in the same statement. Its
+ * reason into the 1-minute rollup, and the hourly one from those minutes (migration 006), in the
+ * same statement. Its
  * parameters: the dead letters' columns (`_columns.ts deadLetterColumns`); its row: `inserted`.
  */
 export function insertDeadLettersSql(): string {
@@ -107,13 +108,14 @@ WITH ins AS (
               $7::text[], $8::text[]) AS x(t, p, o, k, ts, v, r, rs)
   ON CONFLICT DO NOTHING
   RETURNING reason, rejected_at
+), g1m AS (
+  SELECT date_bin('1 minute', rejected_at, ${EPOCH}) AS bucket, reason, count(*) AS n FROM ins GROUP BY 1, 2
 ), r1m AS (
-  INSERT INTO dead_letters_1m AS d
-  SELECT date_bin('1 minute', rejected_at, ${EPOCH}), reason, count(*) FROM ins GROUP BY 1, 2
+  INSERT INTO dead_letters_1m AS d SELECT bucket, reason, n FROM g1m
   ON CONFLICT (bucket, reason) DO UPDATE SET rejected = d.rejected + EXCLUDED.rejected
 ), r1h AS (
   INSERT INTO dead_letters_1h AS d
-  SELECT date_bin('1 hour', rejected_at, ${EPOCH}), reason, count(*) FROM ins GROUP BY 1, 2
+  SELECT date_bin('1 hour', bucket, ${EPOCH}), reason, sum(n) FROM g1m GROUP BY 1, 2
   ON CONFLICT (bucket, reason) DO UPDATE SET rejected = d.rejected + EXCLUDED.rejected
 )
 SELECT count(*)::int AS inserted FROM ins`;
