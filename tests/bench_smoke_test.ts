@@ -85,3 +85,14 @@ integrationTest(
   },
   300_000,
 );
+
+Deno.test("the storage benchmarks refuse a --database that is not a plain lower-case SQL name, in one line", async (t) => {
+  for (const task of ["bench:dashboard", "bench:retention"]) {
+    await t.step(task, async () => {
+      const { code, out } = await runTask(task, ["--database", "Bench; DROP"]);
+      assert.equal(code, 2, out);
+      const lines = out.split("\n").filter((l) => l.trim() !== "" && !l.includes("Task"));
+      assert.deepEqual(lines, ['error: Invalid --database: expected a lower-case SQL name, got "Bench; DROP"']);
+    });
+  }
+});
