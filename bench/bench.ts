@@ -345,6 +345,16 @@ interface SinkRun {
   profileDir?: string;
 }
 
+/**
+ * CPU-seconds a group of processes spent per 100,000 records of a sink run (from the consumers'
+ * start to every row committed), or undefined when the run has no CPU figures.
+ */
+export function cpuPer100k(run: Pick<SinkRun, "cpu" | "records">, group: string): number | undefined {
+  const pct = run.cpu?.pctOfCore[group];
+  if (run.cpu === undefined || pct === undefined || run.records === 0) return undefined;
+  return (pct / 100) * run.cpu.wallS / (run.records / 100_000);
+}
+
 /** How sink-tls connects the consumer to the secured servers. */
 type TlsSetup = "tls" | "kafkaPlaintext" | "plaintext";
 
@@ -1311,7 +1321,9 @@ function render(r: Results, data: Dataset | undefined): string {
         ratio(s.perSecond, r.baselineNewConnection?.perSecond, 0)
       } reference, ${ratio(s.perSecond, r.baselineOneConnection?.perSecond, 1)} one-connection INSERTs; steady ${
         num(s.steadyPerSecond)
-      }/s; peak RSS ${s.peakMiB.map((m) => num(m)).join(" + ")} MiB${s.verified ? "" : "; ROW COUNTS WRONG"}`,
+      }/s; peak RSS ${s.peakMiB.map((m) => num(m)).join(" + ")} MiB; CPU-s per 100k: consumers ${
+        num(cpuPer100k(s, "consumer"), 2)
+      }, PostgreSQL ${num(cpuPer100k(s, "pg: run's db"), 2)}${s.verified ? "" : "; ROW COUNTS WRONG"}`,
       others(`sink: ${s.label}`),
     ]);
   }

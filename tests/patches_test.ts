@@ -22,7 +22,7 @@ async function runCheckAgainst(alter: string): Promise<{ code: number; out: stri
   const script = `set -euo pipefail
     dir="$(mktemp -d)"; trap 'rm -rf "$dir"' EXIT
     mkdir -p "$dir/lib/kafka/patches" "$dir/scripts" "$dir/node_modules"
-    cp lib/kafka/patches/mod.ts lib/kafka/patches/preload.ts lib/kafka/patches/encoder.ts lib/kafka/patches/grouping.ts lib/kafka/patches/send.ts lib/kafka/patches/coordinator.ts "$dir/lib/kafka/patches/"
+    cp lib/kafka/patches/mod.ts lib/kafka/patches/preload.ts lib/kafka/patches/encoder.ts lib/kafka/patches/grouping.ts lib/kafka/patches/decoder.ts lib/kafka/patches/send.ts lib/kafka/patches/coordinator.ts "$dir/lib/kafka/patches/"
     cp scripts/check_patches.ts "$dir/scripts/"
     echo '{"nodeModulesDir":"manual"}' >"$dir/deno.json"
     echo '{"dependencies":{"kafkajs":"2.2.4"}}' >"$dir/package.json"
@@ -55,7 +55,12 @@ Deno.test("the start-up check fails, naming the patch, on a kafkajs the patches 
     [
       "a release with an exports map that hides src/",
       `sed -i 's/^{/{"exports":{".":".\\/index.js"},/' package.json`,
-      /kafkajs patches not installed: encoder \(failed\), grouping \(failed\), record \(failed\), send \(failed\), coordinator \(failed\)/,
+      /kafkajs patches not installed: encoder \(failed\), grouping \(failed\), record \(failed\), decoder \(failed\), send \(failed\), coordinator \(failed\)/,
+    ],
+    [
+      "a release whose consumer batch compares offsets otherwise",
+      `sed -i 's/gte(longFetchedOffset)/greaterThanOrEqual(longFetchedOffset)/' src/consumer/batch.js`,
+      /kafkajs patches not installed: decoder \(unknown\)/,
     ],
   ];
   for (const [name, alter, expected] of cases) {
@@ -64,7 +69,10 @@ Deno.test("the start-up check fails, naming the patch, on a kafkajs the patches 
       assert.equal(code, 1, out);
       assert.match(out, expected);
       // the preload never throws: kafkajs loaded (the script imports it after the preload)
-      assert.match(out, /^kafkajs patches: encoder \w+, grouping \w+, record \w+, send \w+, coordinator \w+$/m);
+      assert.match(
+        out,
+        /^kafkajs patches: encoder \w+, grouping \w+, record \w+, decoder \w+, send \w+, coordinator \w+$/m,
+      );
     });
   }
 });
@@ -74,6 +82,6 @@ Deno.test("the start-up check passes on the kafkajs the project pins", async () 
   assert.equal(code, 0, out);
   assert.match(
     out,
-    /kafkajs patches: encoder installed, grouping installed, record installed, send installed, coordinator installed/,
+    /kafkajs patches: encoder installed, grouping installed, record installed, decoder installed, send installed, coordinator installed/,
   );
 });

@@ -52,7 +52,7 @@ const common = {
   kafkajsPatches: {
     env: "HEARTBEAT_KAFKAJS_PATCHES",
     help:
-      "`off` runs kafkajs without its three speed patches; the two fixes stay (docs/architecture.md); read before kafkajs loads, so environment only",
+      "`off` runs kafkajs without its four speed patches; the two fixes stay (docs/architecture.md); read before kafkajs loads, so environment only",
     default: "on",
     schema: z.enum(["on", "off"], { message: "expected on or off" }),
   },

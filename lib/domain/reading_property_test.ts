@@ -3,6 +3,7 @@ import fc from "fast-check";
 import {
   createValidator,
   CUSTOMER_ID_PATTERN,
+  decodeAsciiValues,
   DEFAULT_LIMITS,
   duplicateTopLevelKeys,
   mayRepeatTopLevelKeys,
@@ -267,5 +268,29 @@ Deno.test("mayRepeatTopLevelKeys() is false only when duplicateTopLevelKeys() fi
       if (!pairs.some(([k]) => k.includes("\\"))) assert.equal(may, dupes.length > 0, json);
     }),
     { numRuns: 2000 },
+  );
+});
+
+Deno.test("decodeAsciiValues() decodes each ASCII value as TextDecoder does, leaves the others to the validator, and the verdicts are the same either way", () => {
+  const utf8 = new TextDecoder("utf-8");
+  const value = fc.oneof(
+    fc.constant(null),
+    fc.uint8Array({ maxLength: 40 }),
+    fc.uint8Array({ max: 0x7f, maxLength: 40 }),
+    fc.string({ maxLength: 40 }).map((t) => encoder.encode(t)),
+    fc.constantFrom('{"customer_id":"CUST-001","timestamp":"2026-01-01T00:00:00Z","heart_rate":70}')
+      .map((t) => encoder.encode(t)),
+  );
+  fc.assert(
+    fc.property(fc.array(value, { maxLength: 12 }), (values) => {
+      const texts = decodeAsciiValues(values);
+      assert.equal(texts.length, values.length);
+      values.forEach((v, i) => {
+        const ascii = v !== null && v.byteLength > 0 && v.every((b) => b < 0x80);
+        assert.equal(texts[i], ascii ? utf8.decode(v) : undefined);
+        assert.deepEqual(validate(v, texts[i]), validate(v));
+      });
+    }),
+    { numRuns: 1000 },
   );
 });

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Reading, Rejection, Validator } from "../domain/reading.ts";
+import { decodeAsciiValues, type Reading, type Rejection, type Validator } from "../domain/reading.ts";
 import type { SourceRecord } from "../domain/source_record.ts";
 import type { DeadLetter, StoredReading } from "../storage/mod.ts";
 
@@ -153,6 +153,7 @@ export function prepare(records: readonly SourceRecord[], validate: Validator): 
   const verdicts = new Array<Reading | null>(records.length);
   const valid: number[] = [];
   let last: SourceRecord | undefined;
+  const texts = decodeAsciiValues(records.map((r) => r.value));
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
     if (last === undefined || record.partition !== last.partition || record.topic !== last.topic) {
@@ -161,7 +162,7 @@ export function prepare(records: readonly SourceRecord[], validate: Validator): 
       last = record;
     }
     p.bytes += (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0);
-    const verdict = validate(record.value);
+    const verdict = validate(record.value, texts[i]);
     if (verdict.ok) {
       verdicts[i] = verdict.reading;
       valid.push(i);

@@ -1,15 +1,18 @@
 /**
  * The kafkajs patches, fenced: one {@link install} puts every patch in place and says, for each,
- * whether it took. Three exist because kafkajs 2.2.4 (its last release) spends half of the
- * producer's CPU under Deno in three places (docs/architecture.md, docs/performance.md):
+ * whether it took. Four exist because kafkajs 2.2.4 (its last release) spends half of the
+ * producer's CPU under Deno in three places, and a tenth of the consumer's in a fourth
+ * (docs/architecture.md, docs/performance.md):
  *
  * - `grouping`: the producer's quadratic `groupMessagesPerPartition` (`grouping.ts`);
  * - `record`: the record (v0) encoder that zero-fills and copies a 512-byte buffer per record
  *   (`encoder.ts`, {@link directRecordEncoder});
- * - `encoder`: the protocol Encoder's varint and copy methods (`encoder.ts`, {@link EncoderPatch}).
+ * - `encoder`: the protocol Encoder's varint and copy methods (`encoder.ts`, {@link EncoderPatch});
+ * - `decoder`: the record (v0) decoder and the consumer's `Batch`, which compute every record's
+ *   offset and timestamp with BigInt-backed longs (`decoder.ts`).
  *
  * Two fix defects, and are installed whatever the switch says (`HEARTBEAT_KAFKAJS_PATCHES=off`
- * turns off the three speed patches only):
+ * turns off the four speed patches only):
  *
  * - `send`: the producer's request loop, which loses acknowledged messages when partition
  *   leadership moves during a send (`send.ts`);
@@ -38,6 +41,13 @@ import {
 import { type GroupArgs, groupMessagesPerPartition } from "./grouping.ts";
 import { partitionSafeSendMessages, type SendDeps } from "./send.ts";
 import { followingCoordinator, type OffsetManagerLike } from "./coordinator.ts";
+import {
+  type BatchClass,
+  type FilterAborted,
+  numberBatch,
+  numberRecordDecoder,
+  type RecordDecoder,
+} from "./decoder.ts";
 
 /**
  * Whether a patch took: `installed`; `off` when turned off (`HEARTBEAT_KAFKAJS_PATCHES=off`);
@@ -49,7 +59,7 @@ import { followingCoordinator, type OffsetManagerLike } from "./coordinator.ts";
 export type PatchState = "installed" | "off" | "late" | "unknown" | "failed";
 
 /** The names of the patches, in the order they are installed. */
-export const PATCHES = ["encoder", "grouping", "record", "send", "coordinator"] as const;
+export const PATCHES = ["encoder", "grouping", "record", "decoder", "send", "coordinator"] as const;
 
 /** The state of every patch. */
 export type PatchReport = Record<typeof PATCHES[number], PatchState>;
@@ -62,6 +72,8 @@ export interface PatchMarks {
   grouping: string;
   /** A line of kafkajs' record (v0) encoder. */
   record: string;
+  /** A line of kafkajs' record (v0) decoder and one of its consumer's `Batch`. */
+  decoder: Record<"record" | "batch", string>;
   /** A line of kafkajs' `sendMessages`. */
   send: string;
   /** A line of kafkajs' `OffsetManager.prototype.commitOffsets`. */
@@ -78,6 +90,11 @@ const FILES = {
   groupingCaller: "kafkajs/src/producer/sendMessages.js",
   record: "kafkajs/src/protocol/recordBatch/record/v0/index.js",
   recordCaller: "kafkajs/src/protocol/requests/produce/v3/request.js",
+  recordDecoder: "kafkajs/src/protocol/recordBatch/record/v0/decoder.js",
+  recordDecoderCaller: "kafkajs/src/protocol/recordBatch/v0/decoder.js",
+  batch: "kafkajs/src/consumer/batch.js",
+  batchCaller: "kafkajs/src/consumer/consumerGroup.js",
+  filterAborted: "kafkajs/src/consumer/filterAbortedMessages.js",
   send: "kafkajs/src/producer/sendMessages.js",
   sendCaller: "kafkajs/src/producer/messageProducer.js",
   errors: "kafkajs/src/errors.js",
@@ -96,6 +113,10 @@ export interface Originals {
   groupMessagesPerPartition?: Group;
   /** kafkajs' record (v0) encoder. */
   recordEncoder?: RecordEncoder;
+  /** kafkajs' record (v0) decoder. */
+  recordDecoder?: RecordDecoder;
+  /** kafkajs' consumer `Batch`. */
+  batch?: BatchClass;
   /** kafkajs' `sendMessages` factory. */
   sendMessages?: unknown;
   /** kafkajs' `OffsetManager.prototype.commitOffsets`. */
@@ -120,6 +141,10 @@ export const KAFKAJS_2_2_4_MARKS: Readonly<PatchMarks> = Object.freeze({
   },
   grouping: "[...current, message]",
   record: "writeVarIntArray(headersArray.map(Header))",
+  decoder: {
+    record: "Long.fromValue(firstOffset)",
+    batch: "Long.fromValue(message.offset).gte(longFetchedOffset)",
+  },
   send: "brokersWithoutResponse",
   coordinator: "e.type === 'NOT_COORDINATOR_FOR_GROUP'",
 });
@@ -134,7 +159,7 @@ let done: { report: PatchReport; originals: Originals } | undefined;
  * import assert from "node:assert/strict";
  * import { install } from "./mod.ts";
  * const report = install(); // preload.ts already did: the same report
- * assert.deepEqual(Object.keys(report), ["encoder", "grouping", "record", "send", "coordinator"]);
+ * assert.deepEqual(Object.keys(report), ["encoder", "grouping", "record", "decoder", "send", "coordinator"]);
  * ```
  */
 export function install(options: InstallOptions = {}): PatchReport {
@@ -144,7 +169,7 @@ export function install(options: InstallOptions = {}): PatchReport {
   if (options.enabled === false) {
     const send = installSend(marks, originals);
     const coordinator = installCoordinator(marks, originals);
-    done = { report: { encoder: "off", grouping: "off", record: "off", send, coordinator }, originals };
+    done = { report: { encoder: "off", grouping: "off", record: "off", decoder: "off", send, coordinator }, originals };
     return done.report;
   }
   let encoder: PatchState;
@@ -166,10 +191,37 @@ export function install(options: InstallOptions = {}): PatchReport {
       originals.recordEncoder = original;
       return directRecordEncoder(original, Encoder);
     });
+  const decoder = installDecoder(marks, originals);
   const send = installSend(marks, originals);
   const coordinator = installCoordinator(marks, originals);
-  done = { report: { encoder, grouping, record, send, coordinator }, originals };
+  done = { report: { encoder, grouping, record, decoder, send, coordinator }, originals };
   return done.report;
+}
+
+/** Swaps kafkajs' record (v0) decoder and consumer `Batch` for the number-based ones; installed when both are. */
+function installDecoder(marks: PatchMarks, originals: Originals): PatchState {
+  const record = swap<RecordDecoder>(
+    FILES.recordDecoder,
+    FILES.recordDecoderCaller,
+    marks.decoder.record,
+    (original) => {
+      originals.recordDecoder = original;
+      return numberRecordDecoder(original);
+    },
+  );
+  let filterAborted: FilterAborted;
+  try {
+    filterAborted = load<FilterAborted>(FILES.filterAborted);
+    if (typeof filterAborted !== "function") return "unknown";
+  } catch {
+    return "failed";
+  }
+  const batch = swap<BatchClass>(FILES.batch, FILES.batchCaller, marks.decoder.batch, (original) => {
+    originals.batch = original;
+    return numberBatch(original, filterAborted);
+  });
+  const worst: PatchState[] = ["failed", "unknown", "late"];
+  return worst.find((state) => record === state || batch === state) ?? "installed";
 }
 
 /** Wraps kafkajs' `OffsetManager.prototype.commitOffsets` with {@link followingCoordinator}. */

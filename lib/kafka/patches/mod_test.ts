@@ -12,6 +12,7 @@ Deno.test("install() put every patch in place before kafkajs loaded, and says so
     encoder: "installed",
     grouping: "installed",
     record: "installed",
+    decoder: "installed",
     send: "installed",
     coordinator: "installed",
   });
@@ -74,19 +75,38 @@ Deno.test("patchesEnabled() reads on, off and unset, and names the variable for 
 Deno.test("notInstalled() names each patch that did not take, with its state", async (t) => {
   const cases: [PatchReport, string[]][] = [
     [
-      { encoder: "installed", grouping: "installed", record: "installed", send: "installed", coordinator: "installed" },
+      {
+        encoder: "installed",
+        grouping: "installed",
+        record: "installed",
+        decoder: "installed",
+        send: "installed",
+        coordinator: "installed",
+      },
       [],
     ],
-    [{ encoder: "installed", grouping: "late", record: "installed", send: "late", coordinator: "installed" }, [
-      "grouping (late)",
-      "send (late)",
-    ]],
-    [{ encoder: "off", grouping: "off", record: "off", send: "installed", coordinator: "installed" }, [
+    [{
+      encoder: "installed",
+      grouping: "late",
+      record: "installed",
+      decoder: "late",
+      send: "late",
+      coordinator: "installed",
+    }, ["grouping (late)", "decoder (late)", "send (late)"]],
+    [{ encoder: "off", grouping: "off", record: "off", decoder: "off", send: "installed", coordinator: "installed" }, [
       "encoder (off)",
       "grouping (off)",
       "record (off)",
+      "decoder (off)",
     ]],
-    [{ encoder: "unknown", grouping: "installed", record: "failed", send: "installed", coordinator: "installed" }, [
+    [{
+      encoder: "unknown",
+      grouping: "installed",
+      record: "failed",
+      decoder: "installed",
+      send: "installed",
+      coordinator: "installed",
+    }, [
       "encoder (unknown)",
       "record (failed)",
     ]],
@@ -110,7 +130,7 @@ async function evalScript(script: string, env: Record<string, string> = {}) {
 
 const MOD = JSON.stringify(new URL("./mod.ts", import.meta.url).href);
 
-Deno.test("install() says 'late' for the grouping and the send loop when kafkajs was loaded before it; the record swap, due later, still takes", async () => {
+Deno.test("install() says 'late' for the grouping, the decoder and the send loop when kafkajs was loaded before it; the record swap, due later, still takes", async () => {
   const run = await evalScript(
     `import "kafkajs"; const m = await import(${MOD}); console.log(JSON.stringify(m.install()));`,
   );
@@ -120,6 +140,7 @@ Deno.test("install() says 'late' for the grouping and the send loop when kafkajs
     encoder: "installed",
     grouping: "late",
     record: "installed",
+    decoder: "late",
     send: "late",
     coordinator: "installed", // a prototype's method: in place whenever it is installed
   });
@@ -130,6 +151,7 @@ Deno.test("install() leaves kafkajs as it is and says 'unknown' when its sources
     encoder: { sizeOfVarLong: "x", writeUVarInt: "x", writeVarLong: "x", writeBufferInternal: "x" },
     grouping: "x",
     record: "x",
+    decoder: { record: "no such line", batch: "no such line" },
     send: "no such line",
     coordinator: "no such line",
   };
@@ -141,7 +163,14 @@ Deno.test("install() leaves kafkajs as it is and says 'unknown' when its sources
   );
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), {
-    r: { encoder: "unknown", grouping: "unknown", record: "unknown", send: "unknown", coordinator: "unknown" },
+    r: {
+      encoder: "unknown",
+      grouping: "unknown",
+      record: "unknown",
+      decoder: "unknown",
+      send: "unknown",
+      coordinator: "unknown",
+    },
     kafkajsOwn: true,
   });
 });
