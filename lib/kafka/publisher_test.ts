@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { Partitioners, type PartitionMetadata } from "kafkajs";
-import { cachingKeyPartitioner } from "./publisher.ts";
+import { cachingKeyPartitioner, toBuffer } from "./publisher.ts";
 
 /** Partition metadata of `n` partitions, all led by broker 1. */
 function partitions(n: number): PartitionMetadata[] {
@@ -40,4 +40,29 @@ Deno.test("the caching partitioner keeps an explicit partition", () => {
   const cached = cachingKeyPartitioner();
   const message = { key: Buffer.from("CUST-001"), value: null, partition: 5 };
   assert.equal(cached({ topic: "t", partitionMetadata: partitions(6), message }), 5);
+});
+
+Deno.test("toBuffer() gives each message its UTF-8 bytes, and later messages never overwrite earlier ones", () => {
+  const utf8 = new TextEncoder();
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.string({ maxLength: 300 }),
+          fc.string({ unit: "grapheme", maxLength: 50 }),
+          fc.constantFrom("x".repeat(70_000), "é".repeat(30_000)), // past the shared block: encoded alone
+          fc.uint8Array({ maxLength: 20 }),
+        ),
+        { maxLength: 400 },
+      ),
+      (values) => {
+        const buffers = values.map((v) => toBuffer(v));
+        values.forEach((v, i) => {
+          assert.ok(Buffer.isBuffer(buffers[i]));
+          assert.deepEqual(new Uint8Array(buffers[i]!), typeof v === "string" ? utf8.encode(v) : v);
+        });
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
