@@ -88,8 +88,11 @@ import { codeFingerprint, fingerprintHash, num, ratio, slope, table } from "./re
 import { printComparison } from "./compare_cli.ts";
 import { measurePeer, parsePeerConfigs, peerReport, type PeerResults, PeerRows, peerSetup } from "./peer.ts";
 import { type SecureServices, secureServices } from "../tests/support/secure_services.ts";
+import { producerOptions } from "../lib/config/tables.ts";
 
 const BROKER = "127.0.0.1:9092";
+/** The producer's compression (its default, which the fill uses): the Java perf tool is given the same. */
+const PRODUCER_COMPRESSION = producerOptions.compression.default;
 const PG_SERVER = "postgres://postgres@127.0.0.1:5432";
 const RESULTS = new URL("./results/", import.meta.url);
 const PHASES = ["ceiling", "baseline", "producer", "java", "sink", "scaling", "peer", "sink-tls", "latency"] as const;
@@ -1380,7 +1383,7 @@ function render(r: Results, data: Dataset | undefined): string {
     rows.push([
       `Java ProducerPerformance --record-size ${j.recordSize}`,
       `${num(j.perSecond)} records/s`,
-      `${num(j.records)} records, ${num(j.mbPerSecond, 1)} MB/s, acks=all, idempotent, gzip`,
+      `${num(j.records)} records, ${num(j.mbPerSecond, 1)} MB/s, acks=all, idempotent, ${j.compression ?? "gzip"}`,
       others("java-size"),
     ]);
   }
@@ -1389,7 +1392,7 @@ function render(r: Results, data: Dataset | undefined): string {
     rows.push([
       "Java ProducerPerformance --payload-file (our JSON)",
       `${num(j.perSecond)} records/s`,
-      `${num(j.records)} records, ${num(j.mbPerSecond, 1)} MB/s; ours is ${
+      `${num(j.records)} records, ${num(j.mbPerSecond, 1)} MB/s, ${j.compression ?? "gzip"}; ours is ${
         ratio(r.producer?.perSecond, j.perSecond)
       } of it`,
       others("java-payload"),
@@ -1759,7 +1762,7 @@ async function main(): Promise<void> {
         const j = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[0]!, o.readings, [
           "--record-size",
           String(size),
-        ]);
+        ], PRODUCER_COMPRESSION);
         results.javaRecordSize = { ...j, recordSize: size };
       });
       await phase("Java ProducerPerformance (--payload-file of our messages)", "java-payload", async (admin) => {
@@ -1772,7 +1775,7 @@ async function main(): Promise<void> {
           results.javaPayloads = await javaProducerPerf(o.kafkaLibs, BROKER, javaTopics[1]!, o.readings, [
             "--payload-file",
             file.pathname,
-          ]);
+          ], PRODUCER_COMPRESSION);
         } finally {
           await Deno.remove(file).catch(() => {});
         }

@@ -98,6 +98,8 @@ export interface JavaPerfResult {
   peakMiB: number;
   /** The command that ran. */
   command: string;
+  /** `compression.type` it ran with (results before 2026-12-06 lack it: gzip). */
+  compression?: string;
 }
 
 /**
@@ -113,6 +115,7 @@ export async function javaProducerPerf(
   topic: string,
   records: number,
   sizing: string[],
+  compression: string,
 ): Promise<JavaPerfResult> {
   const args = [
     "-cp",
@@ -129,7 +132,7 @@ export async function javaProducerPerf(
     `bootstrap.servers=${broker}`,
     "acks=all",
     "enable.idempotence=true",
-    "compression.type=gzip",
+    `compression.type=${compression}`,
   ];
   const out = await runCommand("java", args);
   const command = `java ${args.map((a) => a.includes("*") ? `"${a}"` : a).join(" ")}`;
@@ -150,5 +153,6 @@ export async function javaProducerPerf(
     wallMs: out.ms,
     peakMiB: out.peakMiB,
     command,
+    compression,
   };
 }

@@ -194,9 +194,9 @@ export const producerOptions = {
   compression: {
     flag: "compression",
     env: "HEARTBEAT_COMPRESSION",
-    help: "Produce-request compression: gzip or none",
-    default: "gzip",
-    schema: z.enum(["gzip", "none"], { message: "expected gzip or none" }),
+    help: "Produce-request compression: zstd, gzip or none",
+    default: "zstd",
+    schema: z.enum(["zstd", "gzip", "none"], { message: "expected zstd, gzip or none" }),
   },
   dryRun: {
     flag: "dry-run",

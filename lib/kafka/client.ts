@@ -11,6 +11,7 @@
  */
 import "./patches/preload.ts"; // before kafkajs: see the module
 import "./negative_timeout_warning.ts"; // kafkajs' harmless timer warning, dropped
+import "./zstd.ts"; // kafkajs' zstd codec, registered
 import { Kafka, type LogEntry, logLevel as KafkaLogLevel, type SASLOptions } from "kafkajs";
 import { retryRetriable } from "./retriable.ts";
 import type { Logger } from "../ops/log.ts";
