@@ -85,7 +85,7 @@ const PARTITIONS = 6;
 const TOPIC = "heartbeat.readings";
 const START = Date.UTC(2026, 0, 1);
 
-/** The workload as gzip record batches per partition, in fetch order. */
+/** The workload as zstd record batches per partition, in fetch order. */
 async function encodeWorkload(): Promise<{ partition: number; firstOffset: number; bytes: Buffer }[]> {
   const sim = new Simulator({
     ...{ seed: 1, customers: 1000, rate: 100_000, startMs: START, anomalyRate: 0.002, invalidRate: 0.01 },

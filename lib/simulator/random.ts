@@ -101,14 +101,23 @@ export class Random {
  */
 export function uuidv7(epochMs: number, random: Random): string {
   const ms = Math.max(0, Math.floor(epochMs));
-  const hex = ms.toString(16).padStart(12, "0").slice(-12);
+  if (ms !== lastMs) {
+    // readings come in time order, many in the same millisecond: format its part once
+    const hex = ms.toString(16).padStart(12, "0").slice(-12);
+    lastMs = ms;
+    lastMsPrefix = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7`;
+  }
   const r1 = random.uint32(), r2 = random.uint32(), r3 = random.uint32();
-  const randA = HEX[(r1 >>> 8) & 0x0f]! + HEX[r1 & 0xff]!;
-  const variant = HEX[(((r1 >>> 12) & 0x3fff) | 0x8000) >>> 8]! + HEX[(r1 >>> 12) & 0xff]!;
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${randA.slice(-3)}-${variant}-` +
-    `${HEX[r2 >>> 24]}${HEX[(r2 >>> 16) & 0xff]}${HEX[(r2 >>> 8) & 0xff]}${HEX[r2 & 0xff]}` +
-    `${HEX[(r3 >>> 8) & 0xff]}${HEX[r3 & 0xff]}`;
+  // rand_a: the low 12 bits of (r1 >>> 0) as three hex digits; the variant: 10 then 14 bits of r1 >>> 12
+  return lastMsPrefix + HEX3[r1 & 0xfff]! + "-" + HEX[(((r1 >>> 12) & 0x3fff) | 0x8000) >>> 8]! +
+    HEX[(r1 >>> 12) & 0xff]! + "-" + HEX[r2 >>> 24]! + HEX[(r2 >>> 16) & 0xff]! + HEX[(r2 >>> 8) & 0xff]! +
+    HEX[r2 & 0xff]! + HEX[(r3 >>> 8) & 0xff]! + HEX[r3 & 0xff]!;
 }
+
+let lastMs = Number.NaN;
+let lastMsPrefix = "";
 
 /** Two lower-case hex digits of each byte. */
 const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** Three lower-case hex digits of each 12-bit value. */
+const HEX3: readonly string[] = Array.from({ length: 4096 }, (_, i) => i.toString(16).padStart(3, "0"));
