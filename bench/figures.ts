@@ -191,6 +191,24 @@ const CATALOG: { pattern: RegExp; meta: (m: RegExpExecArray) => FigureMeta }[] =
     }),
   },
   {
+    pattern: /^latency\.afterLoad\.1000\.p99$/,
+    meta: () => ({
+      label: "end-to-end latency at 1,000/s right after the sink runs (data still being written back), p99",
+      unit: "ms",
+      higherIsBetter: false,
+      kind: "absolute",
+    }),
+  },
+  {
+    pattern: /^sink\.(\d+)consumers?\.cpuPer100k$/,
+    meta: (m) => ({
+      label: `sink, ${m[1]} consumer(s): the consumers' CPU-seconds per 100,000 readings`,
+      unit: "CPU-s",
+      higherIsBetter: false,
+      kind: "absolute",
+    }),
+  },
+  {
     pattern: /^consumer\.peakRss$/,
     meta: () => ({
       label: "consumer peak RSS in the 1-consumer sink run (full speed)",
@@ -346,6 +364,12 @@ function benchFigures(report: unknown, f: Figures): void {
     f.add(`${name}.perSecond`, perSecond);
     f.add(`${name}.toCeiling`, div(perSecond, ceiling));
     if (n === 1) f.add(`${name}.toReference`, div(perSecond, reference));
+    // the consumers' CPU: percent of a core over the run's wall time, per 100,000 records
+    const pct = numAt(s, "cpu", "pctOfCore", "consumer"), wall = numAt(s, "cpu", "wallS");
+    const records = numAt(s, "records");
+    if (pct !== undefined && wall !== undefined && records) {
+      f.add(`${name}.cpuPer100k`, (pct / 100) * wall / (records / 100_000));
+    }
   }
   // the sink over TLS beside the sink without it, on the same secured servers (phase sink-tls)
   const tlsRuns = arrAt(r, "sinkTls", "runs").filter((x) => strAt(x, "setup") === "tls").length;
@@ -369,7 +393,7 @@ function benchFigures(report: unknown, f: Figures): void {
   f.add("java.payloadFile.perSecond", javaPayload);
   f.add("producer.toJavaRecordSize", div(producer, javaSize));
   f.add("producer.toJavaPayloadFile", div(producer, javaPayload));
-  const latency = arrAt(r, "latency").filter(plain)
+  const latency = arrAt(r, "latency").filter((l) => plain(l) && at(l, "afterLoad") !== true)
     .map((l) => ({ rate: numAt(l, "rate"), l }))
     .filter((x): x is { rate: number; l: unknown } => x.rate !== undefined)
     .sort((a, b) => a.rate - b.rate);
@@ -379,6 +403,8 @@ function benchFigures(report: unknown, f: Figures): void {
       f.add(`latency.${rate}.${p}`, numAt(l, "steady", p), n === undefined ? undefined : `${n} readings`);
     }
   }
+  const afterLoad = arrAt(r, "latency").find((l) => at(l, "afterLoad") === true);
+  if (afterLoad !== undefined) f.add("latency.afterLoad.1000.p99", numAt(afterLoad, "steady", "p99"));
   const sink1 = sinks.find((x) => x.n === 1)?.s;
   const rss = arrAt(sink1, "peakMiB").filter((x): x is number => typeof x === "number" && Number.isFinite(x));
   f.add("consumer.peakRss", rss.length > 0 ? Math.max(...rss) : undefined);
