@@ -885,6 +885,23 @@ async function serverSettings(url: string, tls?: DbTls): Promise<string> {
   }
 }
 
+/**
+ * Waits (up to 60 s) for the page cache's dirty data to fall to {@link SETTLED_DIRTY_MB}: the kernel
+ * writes back what a fill wrote about 30 s later, in whatever runs then.
+ */
+async function settleDirtyPages(): Promise<
+  { dirtyMbBefore: number | null; dirtyMbAfter: number | null; seconds: number }
+> {
+  const from = performance.now();
+  const before = await dirtyMb();
+  let after = before;
+  while (after !== null && after > SETTLED_DIRTY_MB && performance.now() - from < 60_000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    after = await dirtyMb();
+  }
+  return { dirtyMbBefore: before, dirtyMbAfter: after, seconds: (performance.now() - from) / 1000 };
+}
+
 let tlsFills = 0;
 
 /** sink-tls waits (up to 60 s) for the page cache's dirty data to fall to this, MB, before its runs. */
@@ -958,19 +975,12 @@ async function measureSinkTls(
 
   // the servers' start-up (initdb, the broker's format) and the fill leave dirty pages that the
   // kernel writes back ~30 s later: let that happen before the runs, not in the first of them
-  const settleFrom = performance.now();
-  const dirtyBefore = await dirtyMb();
-  let dirtyAfter = dirtyBefore;
-  while (dirtyAfter !== null && dirtyAfter > SETTLED_DIRTY_MB && performance.now() - settleFrom < 60_000) {
-    await new Promise((r) => setTimeout(r, 1000));
-    dirtyAfter = await dirtyMb();
-  }
-  const settle = {
-    dirtyMbBefore: dirtyBefore,
-    dirtyMbAfter: dirtyAfter,
-    seconds: (performance.now() - settleFrom) / 1000,
-  };
-  say(`  dirty pages ${dirtyBefore ?? "?"} → ${dirtyAfter ?? "?"} MB after ${num(settle.seconds, 1)} s; then the runs`);
+  const settle = await settleDirtyPages();
+  say(
+    `  dirty pages ${settle.dirtyMbBefore ?? "?"} → ${settle.dirtyMbAfter ?? "?"} MB after ${
+      num(settle.seconds, 1)
+    } s; then the runs`,
+  );
 
   const servers = {
     kafka: `the secured broker (second broker of tests/support/secure_services.ts, -Xmx384m), topic of ${
@@ -1758,16 +1768,10 @@ async function main(): Promise<void> {
     }
     if (run("latency")) {
       // "alone": the page cache's dirty data written back first, as sink-tls does
-      const settleFrom = performance.now();
-      const dirtyBefore = await dirtyMb();
-      let dirty = dirtyBefore;
-      while (dirty !== null && dirty > SETTLED_DIRTY_MB && performance.now() - settleFrom < 60_000) {
-        await new Promise((r) => setTimeout(r, 1000));
-        dirty = await dirtyMb();
-      }
+      const settle = await settleDirtyPages();
       say(
-        `latency: dirty pages ${dirtyBefore ?? "?"} → ${dirty ?? "?"} MB after ${
-          num((performance.now() - settleFrom) / 1000, 1)
+        `latency: dirty pages ${settle.dirtyMbBefore ?? "?"} → ${settle.dirtyMbAfter ?? "?"} MB after ${
+          num(settle.seconds, 1)
         } s; then the runs`,
       );
       const runs = [

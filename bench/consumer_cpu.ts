@@ -25,7 +25,6 @@
  */
 import "../lib/kafka/patches/preload.ts"; // before kafkajs: see the module
 import { Buffer } from "node:buffer";
-import { createRequire } from "node:module";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { CompressionTypes } from "kafkajs";
@@ -38,6 +37,7 @@ import { Sink } from "../lib/sink/sink.ts";
 import { deadLetterColumns, readingColumns } from "../lib/storage/_columns.ts";
 import type { DeadLetter, StoredReading, WriteResult } from "../lib/storage/mod.ts";
 import { createLogger } from "../lib/ops/log.ts";
+import { Batch, Decoder, decodeRecordBatch, Record, RecordBatch } from "../tests/support/kafkajs_protocol.ts";
 
 const { values: v } = parseArgs({
   args: Deno.args,
@@ -62,24 +62,6 @@ for (const [name, n] of [["--records", count], ["--rounds", rounds], ["--batch-r
     Deno.exit(2);
   }
 }
-
-const require = createRequire(import.meta.url);
-const resolve = (s: string) => new URL(import.meta.resolve(s)).pathname;
-const { RecordBatch } = require(resolve("kafkajs/src/protocol/recordBatch/v0/index.js")) as {
-  RecordBatch: (b: Record<string, unknown>) => Promise<{ buffer: Buffer }>;
-};
-const Record = require(resolve("kafkajs/src/protocol/recordBatch/record/v0/index.js")) as (
-  r: Record<string, unknown>,
-) => unknown;
-const decodeRecordBatch = require(resolve("kafkajs/src/protocol/recordBatch/v0/decoder.js")) as (
-  d: unknown,
-) => Promise<{ records: unknown[] }>;
-const Decoder = require(resolve("kafkajs/src/protocol/decoder.js")) as new (b: Buffer) => unknown;
-const Batch = require(resolve("kafkajs/src/consumer/batch.js")) as new (
-  topic: string,
-  fetchedOffset: string,
-  data: Record<string, unknown>,
-) => { messages: Parameters<typeof toSourceRecord>[2][] };
 
 const PARTITIONS = 6;
 const TOPIC = "heartbeat.readings";
