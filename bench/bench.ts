@@ -84,7 +84,7 @@ import {
   taskFlags,
   type TaskProcess,
 } from "./proc.ts";
-import { codeFingerprint, fingerprintHash, num, ratio, slope, table } from "./report.ts";
+import { codeFingerprint, cpuPer100k, fingerprintHash, num, ratio, slope, table } from "./report.ts";
 import { printComparison } from "./compare_cli.ts";
 import { measurePeer, parsePeerConfigs, peerReport, type PeerResults, PeerRows, peerSetup } from "./peer.ts";
 import { type SecureServices, secureServices } from "../tests/support/secure_services.ts";
@@ -346,16 +346,6 @@ interface SinkRun {
   /** CPU from the consumers' start to every row committed. */
   cpu?: CpuUsage;
   profileDir?: string;
-}
-
-/**
- * CPU-seconds a group of processes spent per 100,000 records of a sink run (from the consumers'
- * start to every row committed), or undefined when the run has no CPU figures.
- */
-export function cpuPer100k(run: Pick<SinkRun, "cpu" | "records">, group: string): number | undefined {
-  const pct = run.cpu?.pctOfCore[group];
-  if (run.cpu === undefined || pct === undefined || run.records === 0) return undefined;
-  return (pct / 100) * run.cpu.wallS / (run.records / 100_000);
 }
 
 /** How sink-tls connects the consumer to the secured servers. */
@@ -1344,8 +1334,10 @@ function render(r: Results, data: Dataset | undefined): string {
       } reference, ${ratio(s.perSecond, r.baselineOneConnection?.perSecond, 1)} one-connection INSERTs; steady ${
         num(s.steadyPerSecond)
       }/s; peak RSS ${s.peakMiB.map((m) => num(m)).join(" + ")} MiB; CPU-s per 100k: consumers ${
-        num(cpuPer100k(s, "consumer"), 2)
-      }, PostgreSQL ${num(cpuPer100k(s, "pg: run's db"), 2)}${s.verified ? "" : "; ROW COUNTS WRONG"}`,
+        num(cpuPer100k(s.cpu?.pctOfCore["consumer"], s.cpu?.wallS, s.records), 2)
+      }, PostgreSQL ${num(cpuPer100k(s.cpu?.pctOfCore["pg: run's db"], s.cpu?.wallS, s.records), 2)}${
+        s.verified ? "" : "; ROW COUNTS WRONG"
+      }`,
       others(`sink: ${s.label}`),
     ]);
   }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { cpuPer100k } from "./report.ts";
 
 /** Which program wrote a results file. */
 export type ResultsKind = "bench" | "episodes" | "dashboard";
@@ -364,12 +365,10 @@ function benchFigures(report: unknown, f: Figures): void {
     f.add(`${name}.perSecond`, perSecond);
     f.add(`${name}.toCeiling`, div(perSecond, ceiling));
     if (n === 1) f.add(`${name}.toReference`, div(perSecond, reference));
-    // the consumers' CPU: percent of a core over the run's wall time, per 100,000 records
-    const pct = numAt(s, "cpu", "pctOfCore", "consumer"), wall = numAt(s, "cpu", "wallS");
-    const records = numAt(s, "records");
-    if (pct !== undefined && wall !== undefined && records) {
-      f.add(`${name}.cpuPer100k`, (pct / 100) * wall / (records / 100_000));
-    }
+    f.add(
+      `${name}.cpuPer100k`,
+      cpuPer100k(numAt(s, "cpu", "pctOfCore", "consumer"), numAt(s, "cpu", "wallS"), numAt(s, "records")),
+    );
   }
   // the sink over TLS beside the sink without it, on the same secured servers (phase sink-tls)
   const tlsRuns = arrAt(r, "sinkTls", "runs").filter((x) => strAt(x, "setup") === "tls").length;

@@ -1,9 +1,25 @@
 /**
- * Formatting of the benchmark's results: numbers, the printed table, and a least-squares slope for
- * memory over time.
+ * Formatting of the benchmark's results: numbers, the printed table, a least-squares slope for
+ * memory over time, and CPU-seconds per 100,000 records.
  *
  * @module
  */
+
+/**
+ * CPU-seconds per 100,000 records of a process group that used `pctOfCore` percent of one core for
+ * `wallS` seconds while `records` went through; undefined when a figure is missing or no record went.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cpuPer100k } from "./report.ts";
+ * assert.equal(cpuPer100k(75, 20, 1_000_000), 1.5);
+ * ```
+ */
+export function cpuPer100k(pctOfCore: number | undefined, wallS: number | undefined, records: number | undefined) {
+  if (pctOfCore === undefined || wallS === undefined || !records) return undefined;
+  return (pctOfCore / 100) * wallS / (records / 100_000);
+}
 
 /** Formats a number with thousands separators and `digits` decimals; `n/a` for NaN/undefined. */
 export function num(n: number | undefined, digits = 0): string {
